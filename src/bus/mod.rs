@@ -1,0 +1,284 @@
+//! The client side of the bus: one shared NATS connection, typed calls with deadlines,
+//! headers, retries and typed errors.
+//!
+//! Generated clients (`UsersClient`, …) are thin wrappers over [`Bus::call`]; nobody
+//! writes a subject, an encode or a decode by hand.
+
+mod error;
+mod options;
+mod retry;
+mod settings;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_nats::{HeaderMap, RequestErrorKind};
+use bytes::Bytes;
+use prost::Message;
+
+use crate::proto::switchboard::v1::Status;
+use crate::wire::{self, Rpc};
+
+pub use error::BusError;
+pub(crate) use options::Inherited;
+pub use options::{CallOptions, TraceContext};
+pub use settings::{
+    BusSettings, DEFAULT_DEADLINE, DEFAULT_MAX_ATTEMPTS, NatsAuth, NatsSettings, TlsSettings,
+};
+
+/// A handle on the bus: cheap to clone, shared by every client in the process.
+///
+/// A `Bus` taken from a handler's context (`ctx.bus()`) also carries what downstream calls
+/// inherit from the request being handled: its deadline, bearer token and trace context.
+#[derive(Clone)]
+pub struct Bus {
+    /// The connection and the call defaults, shared by every clone.
+    shared: Arc<Shared>,
+    /// What calls through this handle inherit; empty outside a handler.
+    inherited: Arc<Inherited>,
+}
+
+/// The part of a [`Bus`] every clone shares.
+struct Shared {
+    /// The one NATS connection of the process (one connection outperforms several).
+    client: async_nats::Client,
+    /// `Sb-Sender` of every message sent through this bus.
+    sender: Arc<str>,
+    /// Deadline of calls that set none and inherit none.
+    default_deadline: Duration,
+    /// Bound on attempts of a retryable call.
+    max_attempts: u32,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("sender", &self.shared.sender)
+            .field("default_deadline", &self.shared.default_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// Connects to NATS; `sender` names this process in `Sb-Sender` and in the server's
+    /// connection list.
+    pub async fn connect(settings: &BusSettings, sender: &str) -> Result<Self, BusError> {
+        let urls = settings.nats.urls.join(",");
+        let connect_error = |reason: String| BusError::Connect {
+            urls: urls.clone(),
+            reason,
+        };
+        let options = settings
+            .nats
+            .connect_options(sender)
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        let client = options
+            .connect(settings.nats.urls.clone())
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        Ok(Self::from_client(client, sender, settings))
+    }
+
+    /// A bus over an existing connection.
+    pub fn from_client(client: async_nats::Client, sender: &str, settings: &BusSettings) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                client,
+                sender: Arc::from(sender),
+                default_deadline: settings.default_deadline,
+                max_attempts: settings.max_attempts.max(1),
+            }),
+            inherited: Arc::new(Inherited::default()),
+        }
+    }
+
+    /// The underlying NATS client, for what the bus does not wrap (JetStream, raw subjects).
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.shared.client
+    }
+
+    /// The name this bus puts in `Sb-Sender`.
+    pub fn sender(&self) -> &str {
+        &self.shared.sender
+    }
+
+    /// The deadline calls get when they set none and inherit none.
+    pub fn default_deadline(&self) -> Duration {
+        self.shared.default_deadline
+    }
+
+    /// This bus, with downstream calls inheriting from a request being handled.
+    pub(crate) fn inheriting(&self, inherited: Inherited) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            inherited: Arc::new(inherited),
+        }
+    }
+
+    /// Sends `request` to `rpc` and decodes its reply, retrying transient failures when
+    /// the rpc is retryable or the call carries an idempotency key.
+    pub async fn call<Req, Rep>(
+        &self,
+        rpc: &Rpc,
+        request: &Req,
+        options: CallOptions,
+    ) -> Result<Rep, BusError>
+    where
+        Req: Message,
+        Rep: Message + Default,
+    {
+        let deadline = self.deadline(&options);
+        let retry_allowed = rpc.retryable || options.idempotency_key.is_some();
+        let mut headers = self.headers(&options, deadline);
+        let payload = Bytes::from(request.encode_to_vec());
+        let mut attempt = 1;
+        loop {
+            let Ok(remaining) = deadline.duration_since(SystemTime::now()) else {
+                return Err(BusError::DeadlineExpired {
+                    subject: rpc.subject,
+                });
+            };
+            let last = !retry_allowed || attempt >= self.shared.max_attempts;
+            let wait = if last {
+                remaining
+            } else {
+                retry::attempt_timeout(remaining, options.attempt_timeout)
+            };
+            headers.insert(
+                wire::TIMESTAMP,
+                wire::unix_millis(SystemTime::now()).to_string().as_str(),
+            );
+            let error = match self.send(rpc, headers.clone(), payload.clone(), wait).await {
+                Ok(reply) => return decode_reply(rpc, reply),
+                Err(error) => error,
+            };
+            if last || !error.is_transient() {
+                return Err(error);
+            }
+            let pause = retry::backoff(attempt);
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            if pause >= left {
+                return Err(error);
+            }
+            tracing::debug!(subject = rpc.subject, attempt, %error, "retrying");
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
+    }
+
+    /// The call's deadline: its own, capped by the one it inherits, else the default.
+    fn deadline(&self, options: &CallOptions) -> SystemTime {
+        let own = options
+            .deadline
+            .unwrap_or_else(|| SystemTime::now() + self.shared.default_deadline);
+        match self.inherited.deadline {
+            Some(inherited) => own.min(inherited),
+            None => own,
+        }
+    }
+
+    fn headers(&self, options: &CallOptions, deadline: SystemTime) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(wire::MESSAGE_ID, uuid::Uuid::now_v7().to_string().as_str());
+        headers.insert(wire::SENDER, &*self.shared.sender);
+        headers.insert(
+            wire::DEADLINE,
+            wire::unix_millis(deadline).to_string().as_str(),
+        );
+        if let Some(key) = &options.idempotency_key {
+            headers.insert(wire::IDEMPOTENCY_KEY, key.as_str());
+        }
+        let authorization = options
+            .authorization
+            .as_deref()
+            .or(self.inherited.authorization.as_deref());
+        if let Some(authorization) = authorization {
+            headers.insert(wire::AUTHORIZATION, authorization);
+        }
+        if let Some(trace) = options.trace.as_ref().or(self.inherited.trace.as_ref()) {
+            headers.insert(wire::TRACEPARENT, trace.traceparent.as_str());
+            if let Some(state) = &trace.tracestate {
+                headers.insert(wire::TRACESTATE, state.as_str());
+            }
+        }
+        headers
+    }
+
+    /// One attempt: publish and wait up to `wait` for the reply.
+    async fn send(
+        &self,
+        rpc: &Rpc,
+        headers: HeaderMap,
+        payload: Bytes,
+        wait: Duration,
+    ) -> Result<async_nats::Message, BusError> {
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(wait));
+        self.shared
+            .client
+            .send_request(rpc.subject, request)
+            .await
+            .map_err(|error| match error.kind() {
+                RequestErrorKind::NoResponders => BusError::NoResponders {
+                    subject: rpc.subject,
+                },
+                RequestErrorKind::TimedOut => BusError::Timeout {
+                    subject: rpc.subject,
+                    waited: wait,
+                },
+                _ => BusError::Transport {
+                    subject: rpc.subject,
+                    reason: error.to_string(),
+                },
+            })
+    }
+}
+
+/// Decodes a reply, turning error headers (and their `Status` body) into a [`BusError`].
+fn decode_reply<Rep: Message + Default>(
+    rpc: &Rpc,
+    reply: async_nats::Message,
+) -> Result<Rep, BusError> {
+    let code = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(wire::SERVICE_ERROR_CODE))
+        .map(|v| v.as_str().trim().parse::<u16>().unwrap_or(500));
+    let Some(code) = code else {
+        return Rep::decode(reply.payload).map_err(|e| BusError::Decode {
+            subject: rpc.subject,
+            reason: e.to_string(),
+        });
+    };
+    let header_message = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(wire::SERVICE_ERROR))
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default();
+    // The body is a Status when the service is a Switchboard service; other NATS
+    // services send an empty body, so the headers alone must be enough.
+    let status = Status::decode(reply.payload).unwrap_or_default();
+    let message = if status.message.is_empty() {
+        header_message
+    } else {
+        status.message
+    };
+    let subject = rpc.subject;
+    Err(match code {
+        401 => BusError::Unauthorized { subject, message },
+        503 => BusError::Overloaded { subject, message },
+        504 => BusError::DeadlineExpired { subject },
+        code => BusError::Service {
+            subject,
+            code,
+            message,
+            details: status.details,
+        },
+    })
+}

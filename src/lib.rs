@@ -1,0 +1,36 @@
+//! Switchboard: services that talk over NATS with protobuf messages.
+//!
+//! A service writes a `.proto` under `proto/<service>/v1/`, implements the handler trait
+//! `build.rs` generates for it, and gets typed clients for its callers, load balancing,
+//! retries, deadlines, idempotency, discovery and graceful shutdown without writing any
+//! of that again. ARCHITECTURE.md has the map of the whole repository.
+//!
+//! Modules:
+//! - [`proto`]: the generated message types, clients, handler traits and `Rpc` constants;
+//! - [`wire`]: header names, error codes and [`Rpc`], the wire vocabulary in one place;
+//! - [`bus`]: the client side — one shared connection, typed calls, retries, typed errors;
+//! - [`service`]: the server side — the runtime that serves a generated definition;
+//! - [`store`]: the document-store interface and its embedded SQLite implementation;
+//! - [`auth`]: caller identity and bearer-token verification;
+//! - [`settings`]: typed configuration read once from the environment;
+//! - [`telemetry`]: logging set-up for binaries;
+//! - [`shutdown`]: the SIGTERM/SIGINT future binaries stop on;
+//! - [`testing`]: a real `nats-server` per test, started on a free port.
+
+// Generated code names the crate `::switchboard`, also from inside it.
+extern crate self as switchboard;
+
+pub mod auth;
+pub mod bus;
+pub mod proto;
+pub mod service;
+pub mod settings;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod testing;
+pub mod wire;
+
+pub use bus::{Bus, BusError, CallOptions};
+pub use service::{Context, ServiceDefinition, ServiceError, ServiceRuntime};
+pub use wire::{ErrorCode, Rpc};

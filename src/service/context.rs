@@ -1,0 +1,78 @@
+//! What a handler knows about the request it handles.
+
+use std::time::{Duration, SystemTime};
+
+use crate::auth::{Caller, Identity};
+use crate::bus::{Bus, TraceContext};
+use crate::service::ServiceError;
+
+/// The request's metadata and a bus whose calls inherit its deadline, token and trace.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub(crate) subject: &'static str,
+    pub(crate) message_id: String,
+    pub(crate) sender: Option<String>,
+    pub(crate) caller: Caller,
+    pub(crate) deadline: SystemTime,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) trace: Option<TraceContext>,
+    pub(crate) bus: Bus,
+}
+
+impl Context {
+    /// The subject the request arrived on.
+    pub fn subject(&self) -> &'static str {
+        self.subject
+    }
+
+    /// The request's `Sb-Message-Id` (generated here when the sender set none).
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+
+    /// The sending service or client (`Sb-Sender`), when it said.
+    pub fn sender(&self) -> Option<&str> {
+        self.sender.as_deref()
+    }
+
+    /// Who is calling, from the verified bearer token.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The verified caller, or 401 for anonymous requests.
+    pub fn require_identity(&self) -> Result<&Identity, ServiceError> {
+        match &self.caller {
+            Caller::Authenticated(identity) => Ok(identity),
+            Caller::Anonymous => Err(ServiceError::unauthorized("a bearer token is required")),
+        }
+    }
+
+    /// When the caller stops waiting.
+    pub fn deadline(&self) -> SystemTime {
+        self.deadline
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+    }
+
+    /// The `Sb-Idempotency-Key` the command came with.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency_key.as_deref()
+    }
+
+    /// The W3C trace context the request came with.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// A bus for downstream calls: they inherit this request's deadline, bearer token and
+    /// trace context unless their own options say otherwise.
+    pub fn bus(&self) -> Bus {
+        self.bus.clone()
+    }
+}

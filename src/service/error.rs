@@ -1,0 +1,131 @@
+//! The error a handler returns: a wire code, a message safe for the caller, and (for
+//! internal failures) a source that is logged once and never sent.
+
+use std::fmt;
+
+use crate::bus::BusError;
+use crate::proto::switchboard::v1::{Status, StatusDetail};
+use crate::store::StoreError;
+use crate::wire::ErrorCode;
+
+/// A failed request, as the handler reports it.
+#[derive(Debug)]
+pub struct ServiceError {
+    code: ErrorCode,
+    message: String,
+    details: Vec<StatusDetail>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ServiceError {
+    /// An error with `code` and a message the caller may see.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// The request is malformed or invalid (400).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    /// One field of the request is invalid (400, with a detail naming the field).
+    pub fn invalid_field(field: &str, description: impl Into<String>) -> Self {
+        let description = description.into();
+        Self::bad_request(format!("{field}: {description}")).with_detail(field, description)
+    }
+
+    /// The caller is not authenticated (401).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// The caller may not do this (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// The request conflicts with the current state (409).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// The service failed (500). The caller sees only "internal error"; `source` is logged.
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: Some(source.into()),
+            ..Self::new(ErrorCode::Internal, "internal error")
+        }
+    }
+
+    /// Adds a per-field detail.
+    pub fn with_detail(mut self, field: &str, description: impl Into<String>) -> Self {
+        self.details.push(StatusDetail {
+            field: field.to_string(),
+            description: description.into(),
+        });
+        self
+    }
+
+    /// The wire code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message the caller sees.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The `switchboard.v1.Status` body of the error reply.
+    pub(crate) fn to_status(&self) -> Status {
+        Status {
+            code: u32::from(self.code.as_u16()),
+            message: self.message.clone(),
+            details: self.details.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_u16(), self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, " ({source})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServiceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::VersionConflict { .. } => {
+                Self::conflict("the record changed concurrently; try again")
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<BusError> for ServiceError {
+    /// A failed downstream call: its code travels up, internals stay in the logs.
+    fn from(error: BusError) -> Self {
+        match error.code() {
+            ErrorCode::Internal => Self::internal(error),
+            code => Self::new(code, error.to_string()),
+        }
+    }
+}

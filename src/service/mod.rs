@@ -1,0 +1,153 @@
+//! The server side of the bus: a service is a [`ServiceDefinition`] (generated from its
+//! proto, one endpoint per rpc) run by a [`ServiceRuntime`].
+//!
+//! The runtime answers the NATS Services API (`$SRV.PING|INFO|STATS`), joins the queue
+//! group named after the service so replicas share load, bounds in-flight work per
+//! endpoint, drops work whose deadline has passed, turns malformed payloads and panics
+//! into error replies, executes commands once per idempotency key, and shuts down
+//! gracefully.
+
+mod context;
+mod discovery;
+mod dispatch;
+mod error;
+mod idempotency;
+mod runtime;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::settings::{Env, SettingsError};
+use crate::wire::Rpc;
+
+pub use context::Context;
+pub use error::ServiceError;
+pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
+
+/// Default bound on requests one endpoint works on at once; beyond it requests are
+/// refused with 503 rather than queued without limit.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+/// Default time in-flight requests get to finish after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default lifetime of idempotency records.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Bounds and grace periods of the runtime (`SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`,
+/// `SB_IDEMPOTENCY_TTL_SECS`).
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Requests one endpoint works on at once.
+    pub max_in_flight: usize,
+    /// Time in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// How long a command's reply is kept for repeats with the same idempotency key.
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+        }
+    }
+}
+
+impl RuntimeSettings {
+    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS` and `SB_IDEMPOTENCY_TTL_SECS`.
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let max_in_flight = env.parse("SB_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
+        if max_in_flight == 0 {
+            return Err(SettingsError::Inconsistent(
+                "SB_MAX_IN_FLIGHT must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            max_in_flight,
+            shutdown_grace: env.millis("SB_SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE)?,
+            idempotency_ttl: Duration::from_secs(
+                env.parse("SB_IDEMPOTENCY_TTL_SECS", DEFAULT_IDEMPOTENCY_TTL.as_secs())?,
+            ),
+        })
+    }
+}
+
+/// A handler with its request and reply types erased: bytes in, bytes out.
+type BoxedHandler = Arc<
+    dyn Fn(Context, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// One rpc and the function that serves it.
+pub(crate) struct EndpointDefinition {
+    pub(crate) rpc: Rpc,
+    pub(crate) handler: BoxedHandler,
+}
+
+/// A service as generated code describes it: a name and one endpoint per rpc.
+pub struct ServiceDefinition {
+    pub(crate) name: &'static str,
+    pub(crate) description: String,
+    pub(crate) version: String,
+    pub(crate) endpoints: Vec<EndpointDefinition>,
+}
+
+impl ServiceDefinition {
+    /// An empty service called `name`.
+    pub fn new(name: &'static str, description: &str) -> Self {
+        Self {
+            name,
+            description: description.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// The version `$SRV.INFO` reports (semver; the service crate's version is a good choice).
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = version.to_string();
+        self
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Serves `rpc` with `handler`: the payload is decoded as `Req` (a malformed one is
+    /// answered with 400 before the handler runs) and the reply encoded from `Rep`.
+    pub fn endpoint<Req, Rep, F, Fut>(mut self, rpc: Rpc, handler: F) -> Self
+    where
+        Req: Message + Default + 'static,
+        Rep: Message + 'static,
+        F: Fn(Context, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Rep, ServiceError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let boxed: BoxedHandler = Arc::new(move |ctx: Context, payload: Bytes| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let request = Req::decode(payload).map_err(|e| {
+                    ServiceError::bad_request(format!(
+                        "malformed {} request: {e}",
+                        ctx.subject()
+                    ))
+                })?;
+                let reply = handler(ctx, request).await?;
+                Ok(Bytes::from(reply.encode_to_vec()))
+            })
+        });
+        self.endpoints.push(EndpointDefinition {
+            rpc,
+            handler: boxed,
+        });
+        self
+    }
+}

@@ -1,0 +1,273 @@
+//! Starting a service on the bus and stopping it gracefully.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use super::discovery;
+use super::dispatch::{self, EndpointState, EndpointStats, Shared};
+use super::idempotency::Idempotency;
+use super::{RuntimeSettings, ServiceDefinition};
+use crate::auth::TokenVerifier;
+use crate::bus::Bus;
+use crate::store::Store;
+
+/// Why a service could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The definition cannot be served (bad name or version).
+    #[error("invalid service definition: {0}")]
+    InvalidDefinition(String),
+    /// A subscription was refused.
+    #[error("cannot subscribe to {subject}: {reason}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// What the client reported.
+        reason: String,
+    },
+    /// The connection could not be flushed.
+    #[error("cannot flush the NATS connection: {0}")]
+    Flush(String),
+}
+
+/// A service ready to start: its definition, the bus, its store and its settings.
+pub struct ServiceRuntime {
+    definition: ServiceDefinition,
+    bus: Bus,
+    store: Arc<dyn Store>,
+    settings: RuntimeSettings,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+}
+
+impl ServiceRuntime {
+    /// A runtime serving `definition` on `bus`, keeping idempotency records in `store`.
+    pub fn new(
+        definition: ServiceDefinition,
+        bus: Bus,
+        store: Arc<dyn Store>,
+        settings: RuntimeSettings,
+    ) -> Self {
+        Self {
+            definition,
+            bus,
+            store,
+            settings,
+            verifier: None,
+        }
+    }
+
+    /// Verifies bearer tokens with `verifier`; without one, requests carrying a token are
+    /// refused with 401 and requests without one are anonymous.
+    pub fn verifier(mut self, verifier: Option<Arc<dyn TokenVerifier>>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// Validates the definition, subscribes every endpoint (queue group = service name)
+    /// and the Services API, and returns once the server has registered them all.
+    pub async fn start(self) -> Result<RunningService, RuntimeError> {
+        let definition = self.definition;
+        validate(&definition)?;
+        let client = self.bus.nats().clone();
+        let shared = Arc::new(Shared {
+            name: definition.name,
+            bus: self.bus.clone(),
+            verifier: self.verifier,
+            idempotency: Idempotency::new(self.store, self.settings.idempotency_ttl),
+            max_in_flight: self.settings.max_in_flight,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut endpoints = Vec::new();
+        let mut loops = Vec::new();
+        for endpoint in definition.endpoints {
+            let subscriber = client
+                .queue_subscribe(endpoint.rpc.subject, definition.name.to_string())
+                .await
+                .map_err(|e| RuntimeError::Subscribe {
+                    subject: endpoint.rpc.subject.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let state = Arc::new(EndpointState {
+                rpc: endpoint.rpc,
+                handler: endpoint.handler,
+                permits: Arc::new(Semaphore::new(self.settings.max_in_flight)),
+                stats: Mutex::new(EndpointStats::default()),
+            });
+            loops.push(tokio::spawn(serve(
+                subscriber,
+                state.clone(),
+                shared.clone(),
+                stopped.clone(),
+            )));
+            endpoints.push(state);
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let discovery = discovery::start(
+            client.clone(),
+            discovery::Identity {
+                name: definition.name,
+                id: id.clone(),
+                version: definition.version,
+                description: definition.description,
+                started: OffsetDateTime::now_utc(),
+            },
+            endpoints.clone(),
+        )
+        .await?;
+        client
+            .flush()
+            .await
+            .map_err(|e| RuntimeError::Flush(e.to_string()))?;
+        tracing::info!(service = definition.name, id, endpoints = endpoints.len(), "serving");
+        Ok(RunningService {
+            name: definition.name,
+            id,
+            bus: self.bus,
+            settings: self.settings,
+            stop,
+            loops,
+            discovery,
+            endpoints,
+        })
+    }
+}
+
+/// A started service.
+pub struct RunningService {
+    /// The service name.
+    name: &'static str,
+    /// This instance's id in the Services API.
+    id: String,
+    /// Flushed last, so every reply has left before `stop` returns.
+    bus: Bus,
+    /// The grace period and in-flight bound.
+    settings: RuntimeSettings,
+    /// Set to true to make every endpoint loop drain its subscription.
+    stop: watch::Sender<bool>,
+    /// One loop per endpoint; each ends when its drained subscription is empty.
+    loops: Vec<JoinHandle<()>>,
+    /// Answers the Services API until aborted.
+    discovery: JoinHandle<()>,
+    /// Their permits tell when in-flight work is done.
+    endpoints: Vec<Arc<EndpointState>>,
+}
+
+impl RunningService {
+    /// This instance's id, as `$SRV.PING` reports it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Serves until `shutdown` completes, then stops gracefully (see [`Self::stop`]).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), RuntimeError> {
+        shutdown.await;
+        self.stop().await
+    }
+
+    /// Stops taking requests (the subscriptions are drained, so every request the server
+    /// already delivered is still handled), waits up to the grace period for in-flight
+    /// requests to finish, and flushes their replies.
+    pub async fn stop(self) -> Result<(), RuntimeError> {
+        tracing::info!(service = self.name, id = self.id, "draining");
+        let grace = tokio::time::Instant::now() + self.settings.shutdown_grace;
+        // Receivers live as long as the loops; an error only means they have all ended.
+        let _ = self.stop.send(true);
+        let all_permits = u32::try_from(self.settings.max_in_flight).unwrap_or(u32::MAX);
+        let finished = tokio::time::timeout_at(grace, async {
+            for handle in self.loops {
+                if let Err(error) = handle.await {
+                    tracing::error!(%error, "an endpoint loop failed");
+                }
+            }
+            for endpoint in &self.endpoints {
+                // Closed semaphores are impossible here: nobody closes them.
+                let _ = endpoint.permits.acquire_many(all_permits).await;
+            }
+        })
+        .await;
+        if finished.is_err() {
+            let busy: usize = self
+                .endpoints
+                .iter()
+                .map(|e| self.settings.max_in_flight - e.permits.available_permits())
+                .sum();
+            tracing::warn!(service = self.name, busy, "grace period over with requests still in flight");
+        }
+        self.discovery.abort();
+        self.bus
+            .nats()
+            .flush()
+            .await
+            .map_err(|e| RuntimeError::Flush(e.to_string()))?;
+        tracing::info!(service = self.name, id = self.id, "stopped");
+        Ok(())
+    }
+}
+
+/// Takes requests off one endpoint's subscription until told to stop, then drains it.
+async fn serve(
+    mut subscriber: async_nats::Subscriber,
+    endpoint: Arc<EndpointState>,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            // The only change ever sent is "stop"; a dropped sender means the same.
+            _ = stopped.changed() => break,
+            message = subscriber.next() => match message {
+                Some(message) => dispatch::accept(message, &endpoint, &shared).await,
+                None => return,
+            },
+        }
+    }
+    if let Err(error) = subscriber.drain().await {
+        tracing::error!(subject = endpoint.rpc.subject, %error, "could not drain");
+        return;
+    }
+    while let Some(message) = subscriber.next().await {
+        dispatch::accept(message, &endpoint, &shared).await;
+    }
+}
+
+/// Checks what the Services API requires of names and versions.
+fn validate(definition: &ServiceDefinition) -> Result<(), RuntimeError> {
+    let name_ok = !definition.name.is_empty()
+        && definition
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(RuntimeError::InvalidDefinition(format!(
+            "service name {:?} must match [A-Za-z0-9_-]+",
+            definition.name
+        )));
+    }
+    let core = definition
+        .version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+        return Err(RuntimeError::InvalidDefinition(format!(
+            "version {:?} must be semver (x.y.z)",
+            definition.version
+        )));
+    }
+    if definition.endpoints.is_empty() {
+        return Err(RuntimeError::InvalidDefinition(
+            "a service needs at least one endpoint".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Properties of atomic commits and of the outbox written with them.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{commit, doc, fail, get, pending};
+use crate::store::{OutboxEntry, Store, StoreError, Transaction};
+
+/// A transaction with one failing write leaves no trace: no record, no outbox entry.
+pub async fn failed_commit_leaves_no_trace(store: Arc<dyn Store>) {
+    commit(
+        &store,
+        Transaction::new().insert("users", "u1", doc(json!({"name": "a"}))),
+    )
+    .await;
+    let tx = Transaction::new()
+        .insert("users", "u2", doc(json!({"name": "b"})))
+        .replace("users", "u1", 1, doc(json!({"name": "changed"})))
+        .publish(OutboxEntry::new("events.users.created", b"u2".to_vec()))
+        .replace("users", "u1", 1, doc(json!({"name": "stale"})));
+    let err = fail(&store, tx).await;
+    assert!(
+        matches!(err, StoreError::VersionConflict { .. }),
+        "the second replace must conflict, got {err:?}"
+    );
+    assert_eq!(
+        get(&store, "users", "u2").await,
+        None,
+        "the insert of a failed transaction must be rolled back"
+    );
+    let u1 = get(&store, "users", "u1").await.expect("u1 exists");
+    assert_eq!(
+        (u1.version, u1.doc),
+        (1, doc(json!({"name": "a"}))),
+        "the replace of a failed transaction must be rolled back"
+    );
+    assert!(
+        pending(&store).await.is_empty(),
+        "the outbox entry of a failed transaction must be rolled back"
+    );
+    let err = fail(
+        &store,
+        Transaction::new()
+            .insert("fresh", "f1", doc(json!({})))
+            .delete("fresh", "nope", None),
+    )
+    .await;
+    assert!(matches!(err, StoreError::NotFound { .. }), "got {err:?}");
+    assert_eq!(
+        get(&store, "fresh", "f1").await,
+        None,
+        "a failed first write to a collection must leave it empty"
+    );
+}
+
+/// A record and the outbox entry announcing it are committed together, and the entry
+/// reads back intact.
+pub async fn records_and_outbox_commit_together(store: Arc<dyn Store>) {
+    let entry = OutboxEntry::new("events.users.created", (0..=255).collect::<Vec<u8>>())
+        .header("Sb-Sender", "users")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        );
+    commit(
+        &store,
+        Transaction::new()
+            .insert("users", "u1", doc(json!({})))
+            .publish(entry.clone()),
+    )
+    .await;
+    assert!(
+        get(&store, "users", "u1").await.is_some(),
+        "the record must be stored"
+    );
+    assert_eq!(
+        pending(&store).await,
+        vec![entry],
+        "the outbox entry must be stored with the record, byte for byte"
+    );
+}
+
+/// Pending entries come out in commit order until marked published.
+pub async fn outbox_keeps_commit_order_until_published(store: Arc<dyn Store>) {
+    let entries: Vec<OutboxEntry> = (0..4)
+        .map(|i| OutboxEntry::new("events.test.step", vec![i]))
+        .collect();
+    commit(&store, Transaction::new().publish(entries[0].clone())).await;
+    commit(
+        &store,
+        Transaction::new()
+            .publish(entries[1].clone())
+            .publish(entries[2].clone()),
+    )
+    .await;
+    commit(&store, Transaction::new().publish(entries[3].clone())).await;
+    assert_eq!(
+        pending(&store).await,
+        entries,
+        "pending entries must come out in commit order"
+    );
+    let first_two = store.outbox_pending(2).await.expect("outbox_pending");
+    assert_eq!(
+        first_two,
+        entries[..2],
+        "the limit must cut the oldest entries"
+    );
+
+    let err = fail(&store, Transaction::new().publish(entries[3].clone())).await;
+    assert!(
+        matches!(err, StoreError::AlreadyExists { .. }),
+        "a pending entry id must not be stored twice, got {err:?}"
+    );
+
+    let ids = vec![
+        entries[0].id.clone(),
+        entries[1].id.clone(),
+        "unknown".to_owned(),
+    ];
+    store
+        .outbox_mark_published(&ids)
+        .await
+        .expect("marking published, unknown ids included");
+    store
+        .outbox_mark_published(&ids)
+        .await
+        .expect("marking published again must be harmless");
+    assert_eq!(
+        pending(&store).await,
+        entries[2..],
+        "published entries must no longer be pending"
+    );
+    let rest: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+    store
+        .outbox_mark_published(&rest)
+        .await
+        .expect("mark published");
+    assert!(pending(&store).await.is_empty());
+}

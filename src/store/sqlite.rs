@@ -1,0 +1,416 @@
+//! The embedded store: SQLite in one file (or in memory for tests), through rusqlite.
+//!
+//! Each collection is a table `doc_<name>` with columns `id TEXT PRIMARY KEY`,
+//! `version INTEGER NOT NULL` and `doc TEXT NOT NULL` (the JSON document), created by the
+//! first write. Queries compare `json_extract(doc, '$.<field>')`, and an index is an
+//! expression index on exactly that expression, so SQLite's planner uses it. The outbox is
+//! the table `sb_outbox`, ordered by an autoincrementing sequence number, and published
+//! entries are deleted: once JetStream has them it is the durable log.
+//!
+//! SQLite names are case-insensitive while collection and field names are not, so names
+//! are escaped into lower case (`_` becomes `__`, `A` becomes `_a`): `Users` and `users`
+//! get different tables.
+//!
+//! # Durability
+//! The database runs in WAL mode with `synchronous=NORMAL`. A committed transaction
+//! survives the process crashing, but the last few commits may be lost if the machine loses
+//! power or the OS crashes before the WAL is synced at the next checkpoint. The database is
+//! never corrupted and a transaction is never half applied, so a record and the outbox
+//! entries written with it are kept or lost together, which is what the outbox relies on.
+//! `synchronous=FULL` would close that window at the cost of an fsync per commit; the
+//! embedded store is meant for one machine, where throughput matters more.
+//!
+//! # Concurrency
+//! rusqlite is synchronous, so every call runs on tokio's blocking pool, and one connection
+//! behind a mutex serialises them. That also makes the outbox sequence follow commit order.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
+
+use super::{
+    OutboxEntry, Page, Query, Record, Store, StoreError, Transaction, Write, page_size,
+    validate_name, validate_query,
+};
+
+mod sql;
+mod writes;
+
+use sql::{field_expr, index_name, push_condition, table_ident, table_name, unique_violation};
+use writes::{apply, create_table, insert_outbox};
+
+/// How long a statement waits for a lock held by another connection to the same file
+/// (a second process, or the `sqlite3` shell) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The outbox table. Collection tables all start with `doc_`, so it cannot clash with one.
+const OUTBOX_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sb_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    payload BLOB NOT NULL
+)";
+
+/// The collection name reported when two outbox entries share an id.
+const OUTBOX_COLLECTION: &str = "outbox";
+
+/// The embedded [`Store`]. Cheap to share: clone the `Arc` that [`super::open`] returns.
+pub struct SqliteStore {
+    db: Arc<Mutex<Db>>,
+}
+
+/// The connection and what we know about its schema.
+struct Db {
+    conn: Connection,
+    /// Collections whose table is known to exist, to skip `CREATE TABLE` and the
+    /// `sqlite_master` lookup on every call. Only committed tables are added.
+    tables: HashSet<String>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and its parent directories.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        Self::start(move || {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).or_backend()?;
+            }
+            let conn = Connection::open(&path).or_backend()?;
+            // WAL lets readers in other processes work during a write; see the module docs
+            // for what synchronous=NORMAL trades away.
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+                .or_backend()?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .or_backend()?;
+            Ok(conn)
+        })
+        .await
+    }
+
+    /// A private in-memory database that disappears with the store, for tests.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        Self::start(|| Connection::open_in_memory().or_backend()).await
+    }
+
+    async fn start(
+        connect: impl FnOnce() -> Result<Connection, StoreError> + Send + 'static,
+    ) -> Result<Self, StoreError> {
+        let db = tokio::task::spawn_blocking(move || {
+            let conn = connect()?;
+            conn.busy_timeout(BUSY_TIMEOUT).or_backend()?;
+            conn.execute_batch(OUTBOX_SCHEMA).or_backend()?;
+            Ok::<_, StoreError>(Db {
+                conn,
+                tables: HashSet::new(),
+            })
+        })
+        .await
+        .or_backend()??;
+        Ok(Self {
+            db: Arc::new(Mutex::new(db)),
+        })
+    }
+
+    /// Runs `work` on the blocking pool with the connection locked.
+    async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            // A panic while the lock was held cannot have left a half-done write behind:
+            // rusqlite rolls back an unfinished transaction when it is dropped during the
+            // unwind, and `tables` only grows after a commit. So a poisoned lock is safe to use.
+            let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut db)
+        })
+        .await
+        .or_backend()?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ensure_index(
+        &self,
+        collection: &str,
+        field: &str,
+        unique: bool,
+    ) -> Result<(), StoreError> {
+        validate_name(collection)?;
+        validate_name(field)?;
+        let (collection, field) = (collection.to_owned(), field.to_owned());
+        self.run(move |db| {
+            let tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .or_backend()?;
+            create_table(&tx, &collection)?;
+            let table = table_name(&collection);
+            let expr = field_expr(&field);
+            let sql = if unique {
+                format!(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS \"{}\" ON {table} ({expr})",
+                    index_name("ux", &collection, &field)
+                )
+            } else {
+                // Ending the key with the id serves the filter, the id order and the
+                // cursor from the index alone, with no sort.
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{}\" ON {table} ({expr}, id)",
+                    index_name("ix", &collection, &field)
+                )
+            };
+            tx.execute_batch(&sql)
+                .map_err(|err| match unique_violation(&err) {
+                    Some(_) => StoreError::Duplicate {
+                        collection: collection.clone(),
+                        field: field.clone(),
+                    },
+                    None => StoreError::backend(err),
+                })?;
+            tx.commit().or_backend()?;
+            db.tables.insert(collection);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        validate_name(collection)?;
+        let (collection, id) = (collection.to_owned(), id.to_owned());
+        self.run(move |db| {
+            if !db.table_exists(&collection)? {
+                return Ok(None);
+            }
+            let sql = format!(
+                "SELECT id, version, doc FROM {} WHERE id = ?",
+                table_name(&collection)
+            );
+            let mut stmt = db.conn.prepare_cached(&sql).or_backend()?;
+            let row = stmt.query_row([&id], raw_record).optional().or_backend()?;
+            row.map(into_record).transpose()
+        })
+        .await
+    }
+
+    async fn find(&self, query: Query) -> Result<Page, StoreError> {
+        validate_query(&query)?;
+        self.run(move |db| {
+            if !db.table_exists(&query.collection)? {
+                return Ok(Page {
+                    records: Vec::new(),
+                    next: None,
+                });
+            }
+            let limit = page_size(query.limit) as usize;
+            let mut sql = format!(
+                "SELECT id, version, doc FROM {} WHERE 1 = 1",
+                table_name(&query.collection)
+            );
+            let mut args = Vec::new();
+            for (field, value) in &query.filter {
+                push_condition(&mut sql, &mut args, field, value);
+            }
+            if let Some(after) = &query.after {
+                sql.push_str(" AND id > ?");
+                args.push(SqlValue::Text(after.clone()));
+            }
+            // One record more than the page tells whether another page exists.
+            sql.push_str(" ORDER BY id LIMIT ?");
+            args.push(SqlValue::Integer(limit as i64 + 1));
+            let mut stmt = db.conn.prepare_cached(&sql).or_backend()?;
+            let rows = stmt
+                .query_map(params_from_iter(args), raw_record)
+                .or_backend()?;
+            let mut records = Vec::with_capacity(limit + 1);
+            for row in rows {
+                records.push(into_record(row.or_backend()?)?);
+            }
+            let next = if records.len() > limit {
+                records.truncate(limit);
+                records.last().map(|r| r.id.clone())
+            } else {
+                None
+            };
+            Ok(Page { records, next })
+        })
+        .await
+    }
+
+    async fn commit(&self, tx: Transaction) -> Result<(), StoreError> {
+        for write in tx.writes() {
+            let (Write::Insert { collection, .. }
+            | Write::Replace { collection, .. }
+            | Write::Delete { collection, .. }) = write;
+            validate_name(collection)?;
+        }
+        if tx.is_empty() {
+            return Ok(());
+        }
+        let (writes, outbox) = tx.into_parts();
+        self.run(move |db| {
+            let sql_tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .or_backend()?;
+            let mut created = Vec::new();
+            for write in &writes {
+                apply(&sql_tx, &db.tables, &mut created, write)?;
+            }
+            for entry in &outbox {
+                insert_outbox(&sql_tx, entry)?;
+            }
+            // Any `?` above dropped `sql_tx`, which rolls everything back.
+            sql_tx.commit().or_backend()?;
+            db.tables.extend(created);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.run(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare_cached(
+                    "SELECT id, subject, headers, payload FROM sb_outbox ORDER BY seq LIMIT ?",
+                )
+                .or_backend()?;
+            let rows = stmt
+                .query_map([i64::from(page_size(limit))], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get(3)?,
+                    ))
+                })
+                .or_backend()?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let (id, subject, headers, payload) = row.or_backend()?;
+                let headers = serde_json::from_str(&headers).or_backend()?;
+                entries.push(OutboxEntry {
+                    id,
+                    subject,
+                    headers,
+                    payload,
+                });
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn outbox_mark_published(&self, ids: &[String]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.run(move |db| {
+            let tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .or_backend()?;
+            {
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM sb_outbox WHERE id = ?")
+                    .or_backend()?;
+                for id in &ids {
+                    stmt.execute([id]).or_backend()?;
+                }
+            }
+            tx.commit().or_backend()
+        })
+        .await
+    }
+}
+
+impl Db {
+    /// Whether the collection's table exists; a collection never written to has none.
+    fn table_exists(&mut self, collection: &str) -> Result<bool, StoreError> {
+        if self.tables.contains(collection) {
+            return Ok(true);
+        }
+        let exists = self
+            .conn
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .and_then(|mut stmt| stmt.exists([table_ident(collection)]))
+            .or_backend()?;
+        if exists {
+            self.tables.insert(collection.to_owned());
+        }
+        Ok(exists)
+    }
+}
+
+type RawRecord = (String, i64, String);
+
+fn raw_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn into_record((id, version, doc): RawRecord) -> Result<Record, StoreError> {
+    Ok(Record {
+        id,
+        version: u64::try_from(version).or_backend()?,
+        doc: serde_json::from_str(&doc).or_backend()?,
+    })
+}
+
+/// Turns any error from below (SQLite, I/O, JSON of our own tables, a lost blocking task)
+/// into [`StoreError::Backend`], keeping it as the source.
+trait OrBackend<T> {
+    fn or_backend(self) -> Result<T, StoreError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> OrBackend<T> for Result<T, E> {
+    fn or_backend(self) -> Result<T, StoreError> {
+        self.map_err(StoreError::backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn filtered_queries_use_the_expression_index() {
+        let store = SqliteStore::open_in_memory().await.expect("open");
+        store
+            .ensure_index("todos", "owner_id", false)
+            .await
+            .expect("index");
+        let plan = store
+            .run(|db| {
+                let mut sql = format!(
+                    "EXPLAIN QUERY PLAN SELECT id FROM {} WHERE 1 = 1",
+                    table_name("todos")
+                );
+                let mut args = Vec::new();
+                push_condition(&mut sql, &mut args, "owner_id", &Value::from("u1"));
+                sql.push_str(" ORDER BY id");
+                let mut stmt = db.conn.prepare(&sql).or_backend()?;
+                let rows = stmt
+                    .query_map(params_from_iter(args), |row| row.get::<_, String>(3))
+                    .or_backend()?;
+                rows.collect::<Result<Vec<_>, _>>().or_backend()
+            })
+            .await
+            .expect("plan");
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("USING INDEX ix:todos:owner__id"),
+            "index not used:\n{plan}"
+        );
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "results are sorted instead of read in index order:\n{plan}"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Test support: a real `nats-server` per test, on a free port, removed on `Drop`.
+//!
+//! The binary comes from `NATS_SERVER_BIN` (which `cargo xtask test` sets) or `PATH`.
+//! Tests never use a server on the default port 4222.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to write its ports file.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A `nats-server` child process with JetStream enabled, killed on `Drop`.
+pub struct NatsServer {
+    /// The server process.
+    child: Child,
+    /// Its ports file and JetStream store, deleted on `Drop`.
+    dir: PathBuf,
+    /// `nats://127.0.0.1:<port>`.
+    url: String,
+}
+
+impl NatsServer {
+    /// Starts a server on a free port and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When no `nats-server` can be run or it does not come up: a test cannot go on.
+    pub fn start() -> Self {
+        match Self::try_start() {
+            Ok(server) => server,
+            Err(error) => panic!(
+                "cannot start nats-server ({error}); run the tests with `cargo xtask test`, \
+                 or set NATS_SERVER_BIN to a nats-server >= 2.10"
+            ),
+        }
+    }
+
+    /// Starts a server on a free port, reporting what went wrong instead of panicking.
+    pub fn try_start() -> std::io::Result<Self> {
+        let binary = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
+        let dir = std::env::temp_dir().join(format!("switchboard-nats-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let child = Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", "-1", "-js"])
+            .arg("-sd")
+            .arg(dir.join("jetstream"))
+            .arg("--ports_file_dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("{}: {e}", PathBuf::from(&binary).display()))
+            })?;
+        let mut server = Self {
+            child,
+            dir,
+            url: String::new(),
+        };
+        server.url = server.wait_for_port()?;
+        Ok(server)
+    }
+
+    /// The server's client URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Reads `nats-server_<pid>.ports`, which the server writes once it listens.
+    fn wait_for_port(&mut self) -> std::io::Result<String> {
+        let ports_file = self
+            .dir
+            .join(format!("nats-server_{}.ports", self.child.id()));
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ports_file)
+                && let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(url) = ports["nats"][0].as_str()
+            {
+                return Ok(url.to_string());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                return Err(std::io::Error::other(format!("nats-server exited: {status}")));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(std::io::Error::other("nats-server wrote no ports file"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        // Already-exited servers make these fail, which is fine: the goal is no leftovers.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `check` until it returns `Some`, every 10 ms, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

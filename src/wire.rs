@@ -1,0 +1,110 @@
+//! The wire vocabulary: header names, error codes and the description of an rpc.
+//!
+//! Every header and code the framework puts on or reads from NATS is named here, so the
+//! convention in DESIGN.md ("Subjects and headers") has one home in code.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// UUID v7 of this message (a retry of a call keeps the id of its first attempt).
+pub const MESSAGE_ID: &str = "Sb-Message-Id";
+/// Name of the sending service, or of the client process.
+pub const SENDER: &str = "Sb-Sender";
+/// When the message was sent, in milliseconds since the Unix epoch.
+pub const TIMESTAMP: &str = "Sb-Timestamp";
+/// On a reply: the `Sb-Message-Id` of the request it answers.
+pub const RESPONSE_TO: &str = "Sb-Response-To";
+/// Absolute deadline in milliseconds since the Unix epoch; work past it is dropped.
+pub const DEADLINE: &str = "Sb-Deadline";
+/// Makes a command execute once per (caller, key).
+pub const IDEMPOTENCY_KEY: &str = "Sb-Idempotency-Key";
+/// On a reply: `true` when it is the stored reply of an earlier execution.
+pub const IDEMPOTENT_REPLAY: &str = "Sb-Idempotent-Replay";
+/// W3C trace context (lower case, as the W3C propagator writes it).
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C vendor trace state.
+pub const TRACESTATE: &str = "tracestate";
+/// The caller's bearer token, `Bearer <jwt>`.
+pub const AUTHORIZATION: &str = "Authorization";
+/// Error status text, as the NATS Services API defines it.
+pub const SERVICE_ERROR: &str = "Nats-Service-Error";
+/// Error status code, as the NATS Services API defines it.
+pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+
+/// An rpc as both sides see it; generated code holds one constant per rpc, so client and
+/// server can never disagree on a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rpc {
+    /// The NATS service name and queue group (`users`).
+    pub service: &'static str,
+    /// The rpc's name in the proto (`Create`); the endpoint name in `$SRV.INFO`.
+    pub name: &'static str,
+    /// `<service>.v<major>.<rpc in snake_case>`.
+    pub subject: &'static str,
+    /// Declared safe to retry after a timeout or "no responders".
+    pub retryable: bool,
+    /// Callable without a bearer token.
+    pub public: bool,
+}
+
+/// The error codes of the wire contract (HTTP-like, carried in `Nats-Service-Error-Code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The request is malformed or fails validation.
+    BadRequest,
+    /// The bearer token is missing where required, or invalid.
+    Unauthorized,
+    /// The caller may not do this.
+    Forbidden,
+    /// The addressed thing does not exist (a lookup miss, not a domain outcome).
+    NotFound,
+    /// The request conflicts with the current state (e.g. an idempotency key reused).
+    Conflict,
+    /// The service failed; details are in its logs, never in the reply.
+    Internal,
+    /// The endpoint is at its in-flight bound; try again later.
+    Overloaded,
+    /// The request's deadline passed before the work was done.
+    DeadlineExceeded,
+}
+
+impl ErrorCode {
+    /// The numeric code on the wire.
+    pub const fn as_u16(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Internal => 500,
+            ErrorCode::Overloaded => 503,
+            ErrorCode::DeadlineExceeded => 504,
+        }
+    }
+
+    /// The code for a number received on the wire; unknown numbers are `Internal`.
+    pub const fn from_u16(code: u16) -> Self {
+        match code {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            409 => ErrorCode::Conflict,
+            503 => ErrorCode::Overloaded,
+            504 => ErrorCode::DeadlineExceeded,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of `Sb-Timestamp` and `Sb-Deadline`.
+pub fn unix_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The instant a `Sb-Deadline`/`Sb-Timestamp` value names.
+pub fn from_unix_millis(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
+}

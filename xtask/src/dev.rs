@@ -1,0 +1,397 @@
+//! `cargo xtask dev`: run the whole system on one machine until Ctrl-C.
+//!
+//! Builds every service in [`SERVICES`] once, starts a local nats-server (unless `NATS_URL`
+//! points at one), starts each service against it with its own SQLite file under `.dev/`,
+//! waits until each answers `$SRV.PING.<name>`, and prints a banner. On Ctrl-C or SIGTERM,
+//! or when any child dies, it stops the services (SIGTERM, then SIGKILL after a grace
+//! period), then nats-server. Children run in their own process groups so that a terminal
+//! Ctrl-C reaches only xtask, which then stops them in order; [`Children`] stops whatever is
+//! still running when it is dropped, so an error midway leaves no orphans.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::nats;
+
+/// Every service binary `dev` builds and runs, in start order. Adding a service is one line.
+const SERVICES: &[&str] = &["users", "todos"];
+
+/// How long nats-server gets to write its ports file after it is spawned.
+const NATS_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long all services together get to answer their first `$SRV.PING`.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one `$SRV.PING` request may take before we retry.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a child gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// How often we look for children that exited.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Builds the services, runs the system until stopped, and returns the exit code:
+/// success after Ctrl-C, failure if a child died on its own.
+pub fn run(repo_root: &Path) -> Result<ExitCode> {
+    // Built before any signal handler exists: a Ctrl-C here simply ends xtask and cargo.
+    build(repo_root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(supervise(repo_root))
+}
+
+fn build(repo_root: &Path) -> Result<()> {
+    let mut command = Command::new(crate::cargo());
+    command.current_dir(repo_root).arg("build");
+    for name in SERVICES {
+        command.args(["--package", name]);
+    }
+    let status = command.status().context("running cargo build")?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo build of the services failed ({status})"
+    );
+    Ok(())
+}
+
+async fn supervise(repo_root: &Path) -> Result<ExitCode> {
+    let mut stop = StopSignals::new()?;
+    let mut children = Children::default();
+
+    let started = tokio::select! {
+        url = start(repo_root, &mut children) => Some(url?),
+        () = stop.recv() => None,
+    };
+    let Some(url) = started else {
+        eprintln!("xtask: interrupted during startup; stopping");
+        children.stop_all();
+        return Ok(ExitCode::SUCCESS);
+    };
+    print_banner(&url);
+
+    let died = loop {
+        tokio::select! {
+            () = stop.recv() => break None,
+            () = tokio::time::sleep(POLL_INTERVAL) => {
+                if let Some(exited) = children.first_exited() {
+                    break Some(exited);
+                }
+            }
+        }
+    };
+    match died {
+        None => {
+            eprintln!("xtask: stopping");
+            children.stop_all();
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((name, status)) => {
+            eprintln!("xtask: {name} exited on its own ({status}); stopping everything");
+            children.stop_all();
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Starts nats-server (unless `NATS_URL` is set) and every service, and waits until each
+/// service answers. Returns the NATS URL.
+async fn start(repo_root: &Path, children: &mut Children) -> Result<String> {
+    let url = match std::env::var("NATS_URL") {
+        Ok(url) if !url.is_empty() => {
+            eprintln!("xtask: using NATS_URL={url}");
+            url
+        }
+        _ => start_nats(repo_root, children).await?,
+    };
+    let client = async_nats::connect(url.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+
+    let dev_dir = repo_root.join(".dev");
+    fs::create_dir_all(&dev_dir).with_context(|| format!("creating {}", dev_dir.display()))?;
+    let bin_dir = target_dir(repo_root).join("debug");
+    for name in SERVICES {
+        let bin = bin_dir.join(name);
+        anyhow::ensure!(
+            bin.is_file(),
+            "service binary {} is missing (does the `{name}` package build a binary named `{name}`?)",
+            bin.display()
+        );
+        let store_url = format!("sqlite://{}", dev_dir.join(format!("{name}.db")).display());
+        let mut command = Command::new(&bin);
+        command.env("NATS_URL", &url).env("STORE_URL", store_url);
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        children.spawn(name, &mut command)?;
+    }
+
+    wait_until_ready(&client, children).await?;
+    Ok(url)
+}
+
+/// Starts nats-server on a free loopback port and reads the URL from its ports file.
+async fn start_nats(repo_root: &Path, children: &mut Children) -> Result<String> {
+    let server = nats::ensure(repo_root)?;
+    let dir = repo_root.join(".dev").join("nats");
+    let store = dir.join("jetstream");
+    fs::create_dir_all(&store).with_context(|| format!("creating {}", store.display()))?;
+    let mut command = Command::new(&server);
+    command
+        .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+        .arg(&dir)
+        .args(["-js", "-sd"])
+        .arg(&store);
+    let pid = children.spawn("nats-server", &mut command)?;
+
+    let ports_file = dir.join(format!("nats-server_{pid}.ports"));
+    let deadline = Instant::now() + NATS_START_TIMEOUT;
+    loop {
+        if let Some(url) = read_ports_file(&ports_file)? {
+            eprintln!("xtask: nats-server {} listening on {url}", server.display());
+            return Ok(url);
+        }
+        if let Some((name, status)) = children.first_exited() {
+            bail!("{name} exited before it was ready ({status})");
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "nats-server did not write {} within {NATS_START_TIMEOUT:?}",
+                ports_file.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads `{"nats":["nats://127.0.0.1:34567"],...}`; `None` while the file is absent or
+/// still being written.
+fn read_ports_file(path: &Path) -> Result<Option<String>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(None);
+    };
+    Ok(ports["nats"][0].as_str().map(String::from))
+}
+
+/// Pings each service until it answers, failing fast if any child exits.
+async fn wait_until_ready(client: &async_nats::Client, children: &mut Children) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    for name in SERVICES {
+        let subject = format!("$SRV.PING.{name}");
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if let Some((who, status)) = children.first_exited() {
+                bail!("{who} exited early ({status}); stopped everything");
+            }
+            let ping = client.request(subject.clone(), "".into());
+            if let Ok(Ok(_reply)) = tokio::time::timeout(PING_TIMEOUT, ping).await {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!("service `{name}` did not answer {subject} within {READY_TIMEOUT:?}");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+        eprintln!("xtask: {name} is up");
+    }
+    Ok(())
+}
+
+fn print_banner(url: &str) {
+    println!();
+    println!("Switchboard is running");
+    println!("  NATS      {url}");
+    for name in SERVICES {
+        println!("  {name:<9} up");
+    }
+    println!("discover: every service answers $SRV.PING / $SRV.INFO / $SRV.STATS");
+    println!("Ctrl-C to stop");
+    println!();
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` if set (relative to the repo, where we run
+/// cargo), else `<repo>/target`.
+fn target_dir(repo_root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => repo_root.join(dir),
+        _ => repo_root.join("target"),
+    }
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, registered before any child starts so neither kills xtask
+/// while it still has children to stop.
+struct StopSignals {
+    /// SIGINT, from Ctrl-C in the terminal.
+    interrupt: Signal,
+    /// SIGTERM, from a process manager or `kill`.
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// One process xtask started.
+struct Managed {
+    /// Its name in messages: a service name or `nats-server`.
+    name: String,
+    /// The process; only ever signalled while it has not been reaped, so its pid is ours.
+    process: std::process::Child,
+    /// Set once we have reaped it.
+    exited: Option<ExitStatus>,
+}
+
+impl Managed {
+    fn is_running(&mut self) -> bool {
+        if self.exited.is_some() {
+            return false;
+        }
+        match self.process.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                self.exited = Some(status);
+                false
+            }
+            // We cannot wait on it any more, so it is not ours to signal either.
+            Err(_) => false,
+        }
+    }
+
+    /// SIGTERM through `kill(1)`, which keeps libc out of our dependencies; SIGKILL if that
+    /// cannot be run.
+    fn terminate(&mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if !sent {
+            self.kill();
+        }
+    }
+
+    fn kill(&mut self) {
+        // Errors mean it is already gone, which is what we want.
+        let _ = self.process.kill();
+        if let Ok(status) = self.process.wait() {
+            self.exited = Some(status);
+        }
+    }
+}
+
+/// Every process xtask started: services in start order, then nats-server. Dropping it
+/// stops whatever is still running, so no error path leaves orphans.
+#[derive(Default)]
+struct Children {
+    /// The local nats-server, if xtask started one; stopped last.
+    nats: Option<Managed>,
+    /// The services; stopped first, all at once.
+    services: Vec<Managed>,
+}
+
+impl Children {
+    /// Spawns `command` in its own process group with stdin closed and stdout/stderr
+    /// inherited, and returns its pid. A name of `nats-server` marks the server.
+    fn spawn(&mut self, name: &str, command: &mut Command) -> Result<u32> {
+        let process = command
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {name} ({})",
+                    command.get_program().to_string_lossy()
+                )
+            })?;
+        let pid = process.id();
+        let managed = Managed {
+            name: name.to_string(),
+            process,
+            exited: None,
+        };
+        if name == "nats-server" {
+            self.nats = Some(managed);
+        } else {
+            self.services.push(managed);
+        }
+        Ok(pid)
+    }
+
+    /// The first child found to have exited, with its status.
+    fn first_exited(&mut self) -> Option<(String, ExitStatus)> {
+        self.services
+            .iter_mut()
+            .chain(self.nats.as_mut())
+            .find_map(|child| {
+                if child.is_running() {
+                    return None;
+                }
+                child.exited.map(|status| (child.name.clone(), status))
+            })
+    }
+
+    /// Stops the services, then nats-server, each with SIGTERM and a grace period.
+    fn stop_all(&mut self) {
+        stop_group(&mut self.services);
+        if let Some(nats) = self.nats.as_mut() {
+            stop_group(std::slice::from_mut(nats));
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// SIGTERM to every running child, wait up to [`STOP_GRACE`], then SIGKILL the rest.
+fn stop_group(group: &mut [Managed]) {
+    for child in group.iter_mut() {
+        if child.is_running() {
+            child.terminate();
+        }
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while group.iter_mut().any(Managed::is_running) {
+        if Instant::now() >= deadline {
+            for child in group.iter_mut() {
+                if child.is_running() {
+                    eprintln!(
+                        "xtask: {} ignored SIGTERM for {STOP_GRACE:?}; killing it",
+                        child.name
+                    );
+                    child.kill();
+                }
+            }
+            break;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}

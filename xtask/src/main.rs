@@ -1,0 +1,92 @@
+//! Project automation for Switchboard, run as `cargo xtask <command>`.
+//!
+//! - [`nats`]: find or install a nats-server ≥ 2.10 (`cargo xtask nats`).
+//! - [`test`]: run the workspace tests against that server (`cargo xtask test`).
+//! - [`dev`]: run the whole system on one machine (`cargo xtask dev`).
+//!
+//! `main` only parses the command line and dispatches; each command lives in its own file.
+
+mod dev;
+mod nats;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  nats          ensure a nats-server >= 2.10 is available and print its path
+                (NATS_SERVER_BIN, else nats-server on PATH, else a pinned install in .tools/)
+  test [args]   run `cargo test --workspace [args]` with NATS_SERVER_BIN set
+  dev           run nats-server and every service locally until Ctrl-C
+                (uses NATS_URL instead of starting a server when it is set)
+  help          print this text
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    match command.as_deref() {
+        Some("nats") => {
+            no_extra_args("nats", &rest)?;
+            let path = nats::ensure(&repo_root()?)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("test") => test::run(&repo_root()?, &rest),
+        Some("dev") => {
+            no_extra_args("dev", &rest)?;
+            dev::run(&repo_root()?)
+        }
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+        None => {
+            eprint!("{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn no_extra_args(command: &str, rest: &[String]) -> Result<()> {
+    anyhow::ensure!(
+        rest.is_empty(),
+        "`cargo xtask {command}` takes no arguments (got: {})",
+        rest.join(" ")
+    );
+    Ok(())
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn repo_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .with_context(|| format!("{} has no parent directory", manifest_dir.display()))
+}
+
+/// The `cargo` that launched us (cargo sets `CARGO` for `cargo run`), else `cargo` on PATH.
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
