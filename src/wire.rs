@@ -108,3 +108,16 @@ pub fn unix_millis(at: SystemTime) -> u64 {
 pub fn from_unix_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis)
 }
+
+/// A protobuf `Timestamp` for milliseconds since the Unix epoch (how services store time).
+pub fn timestamp_from_millis(millis: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: i32::try_from(millis.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch, as services store it.
+pub fn now_millis() -> i64 {
+    i64::try_from(unix_millis(SystemTime::now())).unwrap_or(i64::MAX)
+}

@@ -29,6 +29,7 @@ pub use context::Context;
 pub use error::ServiceError;
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
 
+
 /// Default bound on requests one endpoint works on at once; beyond it requests are
 /// refused with 503 rather than queued without limit.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -150,4 +151,18 @@ impl ServiceDefinition {
         });
         self
     }
+}
+
+/// Why a service binary could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// NATS could not be reached.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+    /// The store could not be opened or prepared.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The runtime refused the definition or could not subscribe.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 }

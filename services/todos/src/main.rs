@@ -1,1 +1,9 @@
-fn main(){}
+//! The `todos` binary: configuration from the environment, then the service until SIGTERM.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = switchboard::settings::load_or_exit(todos::SERVICE);
+    let app = todos::Application::build(settings).await?;
+    app.run_until_stopped(switchboard::shutdown::signal()).await?;
+    Ok(())
+}

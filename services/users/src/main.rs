@@ -1,1 +1,9 @@
-fn main(){}
+//! The `users` binary: configuration from the environment, then the service until SIGTERM.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = switchboard::settings::load_or_exit(users::SERVICE);
+    let app = users::Application::build(settings).await?;
+    app.run_until_stopped(switchboard::shutdown::signal()).await?;
+    Ok(())
+}

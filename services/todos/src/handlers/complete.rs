@@ -1,0 +1,46 @@
+//! `Todos.Complete`: marks a todo done; completing a done todo changes nothing, which is
+//! what makes the rpc safe to retry.
+
+use switchboard::proto::todos::v1::{
+    CompleteTodoRequest, TodoNotFound, complete_todo_reply::Outcome,
+};
+use switchboard::store::{Collection, StoreError, Transaction, Versioned};
+use switchboard::{Context, ServiceError, wire};
+
+use super::require;
+use crate::record::TodoRecord;
+
+/// Attempts before giving up on a todo that keeps changing under us.
+const MAX_ATTEMPTS: usize = 5;
+
+pub(super) async fn handle(
+    todos: &Collection<TodoRecord>,
+    _ctx: Context,
+    request: CompleteTodoRequest,
+) -> Result<Outcome, ServiceError> {
+    require("id", &request.id)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(mut todo) = todos.get(&request.id).await? else {
+            return Ok(Outcome::NotFound(TodoNotFound { id: request.id }));
+        };
+        if todo.value.completed_at_ms.is_some() {
+            return Ok(Outcome::Completed(TodoRecord::to_wire(&todo)));
+        }
+        todo.value.completed_at_ms = Some(wire::now_millis());
+        let tx = todos.replace(Transaction::new(), &todo.id, todo.version, &todo.value)?;
+        match todos.store().commit(tx).await {
+            Ok(()) => {
+                return Ok(Outcome::Completed(TodoRecord::to_wire(&Versioned {
+                    version: todo.version + 1,
+                    ..todo
+                })));
+            }
+            // Changed or deleted since we read it: read again.
+            Err(StoreError::VersionConflict { .. } | StoreError::NotFound { .. }) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(ServiceError::conflict(
+        "the todo kept changing while being completed; try again",
+    ))
+}

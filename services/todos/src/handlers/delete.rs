@@ -1,0 +1,29 @@
+//! `Todos.Delete`: removes a todo.
+
+use switchboard::proto::todos::v1::{
+    DeleteTodoRequest, TodoDeleted, TodoNotFound, delete_todo_reply::Outcome,
+};
+use switchboard::store::{Collection, StoreError, Transaction};
+use switchboard::{Context, ServiceError};
+
+use super::require;
+use crate::record::TodoRecord;
+
+pub(super) async fn handle(
+    todos: &Collection<TodoRecord>,
+    _ctx: Context,
+    request: DeleteTodoRequest,
+) -> Result<Outcome, ServiceError> {
+    require("id", &request.id)?;
+    let not_found = |id: String| Outcome::NotFound(TodoNotFound { id });
+    let Some(todo) = todos.get(&request.id).await? else {
+        return Ok(not_found(request.id));
+    };
+    let tx = todos.delete(Transaction::new(), &todo.id, Some(todo.version));
+    match todos.store().commit(tx).await {
+        Ok(()) => Ok(Outcome::Deleted(TodoDeleted { id: todo.id })),
+        // Deleted by a concurrent request: the caller's intent holds.
+        Err(StoreError::NotFound { .. }) => Ok(not_found(request.id)),
+        Err(error) => Err(error.into()),
+    }
+}

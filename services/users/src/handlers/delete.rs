@@ -1,0 +1,33 @@
+//! `Users.Delete`: removes a user.
+
+use switchboard::proto::users::v1::{
+    DeleteUserRequest, UserDeleted, UserNotFound, delete_user_reply::Outcome,
+};
+use switchboard::store::{Collection, StoreError, Transaction};
+use switchboard::{Context, ServiceError};
+
+use crate::record::UserRecord;
+
+pub(super) async fn handle(
+    users: &Collection<UserRecord>,
+    _ctx: Context,
+    request: DeleteUserRequest,
+) -> Result<Outcome, ServiceError> {
+    if request.id.is_empty() {
+        return Err(ServiceError::invalid_field("id", "is required"));
+    }
+    let not_found = |id: String| Outcome::NotFound(UserNotFound { id });
+    let Some(user) = users.get(&request.id).await? else {
+        return Ok(not_found(request.id));
+    };
+    let tx = users.delete(Transaction::new(), &user.id, Some(user.version));
+    match users.store().commit(tx).await {
+        Ok(()) => {
+            tracing::info!(user = user.id, "user deleted");
+            Ok(Outcome::Deleted(UserDeleted { id: user.id }))
+        }
+        // Deleted by a concurrent request: the caller's intent holds.
+        Err(StoreError::NotFound { .. }) => Ok(not_found(request.id)),
+        Err(error) => Err(error.into()),
+    }
+}
