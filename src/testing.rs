@@ -2,6 +2,15 @@
 //!
 //! The binary comes from `NATS_SERVER_BIN` (which `cargo xtask test` sets) or `PATH`.
 //! Tests never use a server on the default port 4222.
+//! [`proto`] holds the test-only contracts.
+
+/// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
+/// requests tell the handler what to do (sleep, panic, forward). Compiled with the crate
+/// so tests of every crate and the benchmarks share one definition.
+pub mod proto {
+    #![allow(missing_docs, clippy::all)]
+    include!(concat!(env!("OUT_DIR"), "/test_protos/protos.rs"));
+}
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -169,15 +169,19 @@ impl Bus {
         }
     }
 
-    /// The call's deadline: its own, capped by the one it inherits, else the default.
+    /// The call's deadline: the earliest of its own deadline, its timeout from now and the
+    /// deadline it inherits; the default timeout when it has none of them.
     fn deadline(&self, options: &CallOptions) -> SystemTime {
-        let own = options
-            .deadline
-            .unwrap_or_else(|| SystemTime::now() + self.shared.default_deadline);
-        match self.inherited.deadline {
-            Some(inherited) => own.min(inherited),
-            None => own,
-        }
+        let now = SystemTime::now();
+        [
+            options.deadline,
+            options.timeout.map(|timeout| now + timeout),
+            self.inherited.deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + self.shared.default_deadline)
     }
 
     fn headers(&self, options: &CallOptions, deadline: SystemTime) -> HeaderMap {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, Clone, Default)]
 pub struct CallOptions {
     pub(crate) deadline: Option<SystemTime>,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) idempotency_key: Option<String>,
     pub(crate) authorization: Option<String>,
     pub(crate) trace: Option<TraceContext>,
@@ -15,9 +16,10 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
-    /// The call must complete within `timeout` from now (retries included).
+    /// The call must complete within `timeout` of being sent (retries included); the
+    /// clock starts when the call starts, so options can be built once and reused.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = Some(SystemTime::now() + timeout);
+        self.timeout = Some(timeout);
         self
     }
 

@@ -16,6 +16,9 @@ use crate::auth::TokenVerifier;
 use crate::bus::Bus;
 use crate::store::Store;
 
+/// How long start-up waits for the server to confirm the subscriptions.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why a service could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -119,10 +122,7 @@ impl ServiceRuntime {
             endpoints.clone(),
         )
         .await?;
-        client
-            .flush()
-            .await
-            .map_err(|e| RuntimeError::Flush(e.to_string()))?;
+        confirm_subscriptions(&client, definition.name, &id).await?;
         tracing::info!(service = definition.name, id, endpoints = endpoints.len(), "serving");
         Ok(RunningService {
             name: definition.name,
@@ -236,6 +236,25 @@ async fn serve(
     }
     while let Some(message) = subscriber.next().await {
         dispatch::accept(message, &endpoint, &shared).await;
+    }
+}
+
+/// Waits until the server has registered every subscription: the server handles one
+/// connection's commands in order, so once it routes a request sent after them to this
+/// instance's own `$SRV.PING.<name>.<id>`, the endpoint subscriptions are live too.
+/// (`flush` alone only proves the commands left this process.)
+async fn confirm_subscriptions(
+    client: &async_nats::Client,
+    name: &str,
+    id: &str,
+) -> Result<(), RuntimeError> {
+    let own = format!("$SRV.PING.{name}.{id}");
+    match tokio::time::timeout(CONFIRM_TIMEOUT, client.request(own, Default::default())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(RuntimeError::Flush(error.to_string())),
+        Err(_) => Err(RuntimeError::Flush(format!(
+            "the server did not confirm the subscriptions within {CONFIRM_TIMEOUT:?}"
+        ))),
     }
 }
 

@@ -1,0 +1,169 @@
+//! What a handler sees: caller, deadline, idempotency key, trace; and what it passes on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard::auth::{AuthSettings, Hs256Verifier, sign_hs256};
+use switchboard::service::RuntimeSettings;
+use switchboard::settings::Secret;
+use switchboard::{BusError, CallOptions};
+
+use crate::helpers::{EchoRequest, World, echo, echoed, memory_store};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[tokio::test]
+async fn the_handler_sees_the_deadline_key_and_trace() {
+    let world = World::new().await;
+    let _probe = world.start_probe().await;
+
+    let reply = world
+        .probe_client()
+        .echo_with(
+            echo("look"),
+            CallOptions::default()
+                .timeout(Duration::from_secs(2))
+                .idempotency_key("key-7")
+                .trace_context(TRACEPARENT.into(), None),
+        )
+        .await
+        .expect("the call succeeds");
+
+    let seen = echoed(reply);
+    assert!(seen.remaining_ms > 0 && seen.remaining_ms <= 2000, "{}", seen.remaining_ms);
+    assert_eq!(seen.idempotency_key, "key-7");
+    assert_eq!(seen.traceparent, TRACEPARENT);
+    assert_eq!(seen.caller, "", "no token means anonymous");
+}
+
+#[tokio::test]
+async fn downstream_calls_inherit_the_deadline_and_trace() {
+    let world = World::new().await;
+    let _probe = world.start_probe().await;
+
+    let reply = world
+        .probe_client()
+        .echo_with(
+            EchoRequest {
+                text: "relay".into(),
+                forward: true,
+                ..Default::default()
+            },
+            CallOptions::default()
+                .timeout(Duration::from_millis(1500))
+                .trace_context(TRACEPARENT.into(), None),
+        )
+        .await
+        .expect("the call succeeds");
+
+    let downstream = echoed(reply);
+    assert_eq!(downstream.text, "relay");
+    assert!(
+        downstream.remaining_ms <= 1500,
+        "the downstream call kept the caller's deadline ({} ms left), not the 5 s default",
+        downstream.remaining_ms
+    );
+    assert_eq!(downstream.traceparent, TRACEPARENT);
+}
+
+#[tokio::test]
+async fn a_verified_token_names_the_caller_and_is_forwarded() {
+    let world = World::new().await;
+    let secret = Secret::new("test-secret-of-enough-length-0123456789");
+    let auth = AuthSettings {
+        hs256_secret: Some(secret.clone()),
+        ..Default::default()
+    };
+    let verifier = Arc::new(Hs256Verifier::new(&secret, &auth));
+    let _probe = world
+        .start_probe_with(RuntimeSettings::default(), memory_store().await, Some(verifier))
+        .await;
+    let token = sign_hs256(&secret, &auth, "user-42", &[], Duration::from_secs(60)).expect("signs");
+
+    let direct = world
+        .probe_client()
+        .echo_with(echo("me"), CallOptions::default().bearer_token(&token))
+        .await
+        .expect("a valid token is accepted");
+    assert_eq!(echoed(direct).caller, "user-42");
+
+    let forwarded = world
+        .probe_client()
+        .echo_with(
+            EchoRequest {
+                forward: true,
+                ..Default::default()
+            },
+            CallOptions::default().bearer_token(&token),
+        )
+        .await
+        .expect("the forwarded call succeeds");
+    assert_eq!(echoed(forwarded).caller, "user-42", "the token travels downstream");
+}
+
+#[tokio::test]
+async fn bad_or_unverifiable_tokens_are_refused_with_401() {
+    let world = World::new().await;
+    let secret = Secret::new("test-secret-of-enough-length-0123456789");
+    let auth = AuthSettings {
+        hs256_secret: Some(secret.clone()),
+        ..Default::default()
+    };
+    let verifier = Arc::new(Hs256Verifier::new(&secret, &auth));
+    let probe = world
+        .start_probe_with(RuntimeSettings::default(), memory_store().await, Some(verifier))
+        .await;
+    let other = Secret::new("some-other-secret-of-enough-length-987654");
+    let forged = sign_hs256(&other, &auth, "mallory", &[], Duration::from_secs(60)).expect("signs");
+    let expired = sign_hs256(&secret, &auth, "late", &[], Duration::ZERO).expect("signs");
+
+    for token in [forged.as_str(), "not-a-jwt"] {
+        let result = world
+            .probe_client()
+            .echo_with(echo("x"), CallOptions::default().bearer_token(token))
+            .await;
+        assert!(matches!(result, Err(BusError::Unauthorized { .. })), "{token}: {result:?}");
+    }
+    // `exp` now, minus the default 30 s leeway, is still valid: expiry needs a token
+    // older than the leeway, so sign one with a leeway-free verifier instead.
+    let strict = AuthSettings {
+        leeway: Duration::ZERO,
+        ..auth.clone()
+    };
+    let strict_world = World::new().await;
+    let _strict = strict_world
+        .start_probe_with(
+            RuntimeSettings::default(),
+            memory_store().await,
+            Some(Arc::new(Hs256Verifier::new(&secret, &strict))),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let result = strict_world
+        .probe_client()
+        .echo_with(echo("x"), CallOptions::default().bearer_token(&expired))
+        .await;
+    assert!(matches!(result, Err(BusError::Unauthorized { .. })), "expired: {result:?}");
+    assert_eq!(probe.calls(), 0, "no refused request reaches the handler");
+}
+
+#[tokio::test]
+async fn a_service_without_a_key_refuses_tokens() {
+    let world = World::new().await;
+    let _probe = world.start_probe().await;
+    let secret = Secret::new("test-secret-of-enough-length-0123456789");
+    let token = sign_hs256(&secret, &AuthSettings::default(), "u", &[], Duration::from_secs(60))
+        .expect("signs");
+
+    let result = world
+        .probe_client()
+        .echo_with(echo("x"), CallOptions::default().bearer_token(&token))
+        .await;
+
+    match result {
+        Err(BusError::Unauthorized { message, .. }) => {
+            assert!(message.contains("no verification key"), "{message}")
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+}

@@ -1,0 +1,109 @@
+//! Every instance answers the NATS Services API in the format NATS tools read.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard::Bus;
+
+use crate::helpers::{World, echo};
+
+/// Sends `subject` and collects every reply until 300 ms pass without one (a plain
+/// request returns only the first answer).
+async fn gather(bus: &Bus, subject: &str) -> Vec<serde_json::Value> {
+    let client = bus.nats();
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.expect("subscribes");
+    client
+        .publish_with_reply(subject.to_string(), inbox, "".into())
+        .await
+        .expect("publishes");
+    let mut found = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(300), replies.next()).await
+    {
+        found.push(serde_json::from_slice(&message.payload).unwrap_or_else(|e| panic!("{subject}: {e}: {message:?}")));
+    }
+    found
+}
+
+#[tokio::test]
+async fn every_instance_answers_ping_info_and_stats_in_all_three_forms() {
+    let world = World::new().await;
+    let first = world.start_probe().await;
+    let second = world.start_probe().await;
+    let ids = {
+        let mut ids = vec![first.running.id().to_string(), second.running.id().to_string()];
+        ids.sort();
+        ids
+    };
+
+    for verb in ["PING", "INFO", "STATS"] {
+        for subject in [format!("$SRV.{verb}"), format!("$SRV.{verb}.probe")] {
+            let replies = gather(&world.bus, &subject).await;
+            let mut seen: Vec<String> = replies
+                .iter()
+                .map(|r| r["id"].as_str().expect("an id").to_string())
+                .collect();
+            seen.sort();
+            assert_eq!(seen, ids, "{subject}");
+            for reply in &replies {
+                assert_eq!(reply["name"], "probe", "{subject}");
+            }
+        }
+        let one = gather(&world.bus, &format!("$SRV.{verb}.probe.{}", ids[0])).await;
+        assert_eq!(one.len(), 1, "{verb} by id");
+        assert_eq!(one[0]["id"], ids[0].as_str());
+    }
+}
+
+#[tokio::test]
+async fn info_lists_each_endpoint_with_its_subject_and_queue_group() {
+    let world = World::new().await;
+    let probe = world.start_probe().await;
+
+    let replies = gather(&world.bus, &format!("$SRV.INFO.probe.{}", probe.running.id())).await;
+    let info: async_nats::service::Info =
+        serde_json::from_value(replies[0].clone()).expect("the NATS client's own Info type reads it");
+
+    assert_eq!(info.name, "probe");
+    let mut endpoints: Vec<(String, String, String)> = info
+        .endpoints
+        .iter()
+        .map(|e| (e.name.clone(), e.subject.clone(), e.queue_group.clone()))
+        .collect();
+    endpoints.sort();
+    assert_eq!(
+        endpoints,
+        vec![
+            ("Echo".into(), "probe.v1.echo".into(), "probe".into()),
+            ("Record".into(), "probe.v1.record".into(), "probe".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stats_count_requests_errors_and_processing_time() {
+    let world = World::new().await;
+    let probe = world.start_probe().await;
+    let client = world.probe_client();
+    for n in 0..3 {
+        client.echo(echo(&n.to_string())).await.expect("echo succeeds");
+    }
+    let _ = client
+        .record(crate::helpers::EchoRequest {
+            panic: true,
+            ..Default::default()
+        })
+        .await;
+
+    let replies = gather(&world.bus, &format!("$SRV.STATS.probe.{}", probe.running.id())).await;
+    let stats: async_nats::service::Stats =
+        serde_json::from_value(replies[0].clone()).expect("the NATS client's own Stats type reads it");
+
+    let echo_stats = stats.endpoints.iter().find(|e| e.name == "Echo").expect("Echo");
+    assert_eq!((echo_stats.requests, echo_stats.errors), (3, 0));
+    assert!(echo_stats.processing_time > Duration::ZERO);
+    let record = stats.endpoints.iter().find(|e| e.name == "Record").expect("Record");
+    assert_eq!((record.requests, record.errors), (1, 1));
+    assert_eq!(replies[0]["endpoints"].as_array().map(Vec::len), Some(2));
+}

@@ -1,0 +1,11 @@
+//! The framework's bus and service runtime, against a real nats-server per test.
+
+mod helpers;
+
+mod context;
+mod discovery;
+mod errors;
+mod idempotency;
+mod limits;
+mod retries;
+mod shutdown;
