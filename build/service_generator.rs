@@ -74,7 +74,9 @@ impl NatsServiceGenerator {
             .pool
             .get_service_by_name(&full_service)
             .and_then(|svc| svc.methods().find(|m| m.name() == method.proto_name))
-            .unwrap_or_else(|| panic!("{full_service}.{} missing from the pool", method.proto_name));
+            .unwrap_or_else(|| {
+                panic!("{full_service}.{} missing from the pool", method.proto_name)
+            });
         let (retryable, public) = self.policy(&descriptor);
         RpcPlan {
             method: method.name.clone(),
@@ -117,9 +119,10 @@ impl NatsServiceGenerator {
             .pool
             .get_message_by_name(proto_type.trim_start_matches('.'))?;
         let oneof = message.oneofs().find(|o| o.name() == OUTCOME_ONEOF)?;
-        let only_outcome = message
-            .fields()
-            .all(|f| f.containing_oneof().is_some_and(|o| o.name() == oneof.name()));
+        let only_outcome = message.fields().all(|f| {
+            f.containing_oneof()
+                .is_some_and(|o| o.name() == oneof.name())
+        });
         if !only_outcome {
             return None;
         }

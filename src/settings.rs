@@ -104,7 +104,8 @@ impl Env {
 
     /// A duration given in milliseconds, which must be positive.
     pub fn millis(&self, var: &'static str, default: Duration) -> Result<Duration, SettingsError> {
-        let millis: u64 = self.parse(var, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+        let millis: u64 =
+            self.parse(var, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
         if millis == 0 {
             return Err(SettingsError::Invalid {
                 var,

@@ -17,7 +17,12 @@ pub enum LogFormat {
 impl LogFormat {
     /// Reads `LOG_FORMAT` (`json` or `text`, default `json`).
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
-        match env.string("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match env
+            .string("LOG_FORMAT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("json") => Ok(LogFormat::Json),
             Some("text") => Ok(LogFormat::Text),
             Some(other) => Err(SettingsError::Invalid {

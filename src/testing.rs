@@ -60,7 +60,10 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| {
-                std::io::Error::new(e.kind(), format!("{}: {e}", PathBuf::from(&binary).display()))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", PathBuf::from(&binary).display()),
+                )
             })?;
         let mut server = Self {
             child,
@@ -90,7 +93,9 @@ impl NatsServer {
                 return Ok(url.to_string());
             }
             if let Some(status) = self.child.try_wait()? {
-                return Err(std::io::Error::other(format!("nats-server exited: {status}")));
+                return Err(std::io::Error::other(format!(
+                    "nats-server exited: {status}"
+                )));
             }
             if started.elapsed() > START_TIMEOUT {
                 return Err(std::io::Error::other("nats-server wrote no ports file"));

@@ -38,7 +38,10 @@ mod tests {
             let ceiling = BASE_BACKOFF
                 .saturating_mul(1u32 << (attempt - 1).min(16))
                 .min(MAX_BACKOFF);
-            assert!(pause >= ceiling / 2 && pause <= ceiling, "{attempt}: {pause:?}");
+            assert!(
+                pause >= ceiling / 2 && pause <= ceiling,
+                "{attempt}: {pause:?}"
+            );
         }
     }
 
@@ -46,7 +49,10 @@ mod tests {
     fn attempts_split_the_time_left() {
         let second = Duration::from_secs(1);
         assert_eq!(attempt_timeout(second * 4, None), second * 2);
-        assert_eq!(attempt_timeout(Duration::from_millis(50), None), Duration::from_millis(50));
+        assert_eq!(
+            attempt_timeout(Duration::from_millis(50), None),
+            Duration::from_millis(50)
+        );
         assert_eq!(attempt_timeout(second, Some(second * 3)), second);
     }
 }

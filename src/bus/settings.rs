@@ -173,7 +173,9 @@ impl NatsSettings {
             NatsAuth::Token(token) => {
                 async_nats::ConnectOptions::with_token(token.expose().to_string())
             }
-            NatsAuth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.expose().to_string()),
+            NatsAuth::NKey(seed) => {
+                async_nats::ConnectOptions::with_nkey(seed.expose().to_string())
+            }
             NatsAuth::CredsFile(path) => {
                 async_nats::ConnectOptions::with_credentials_file(path).await?
             }

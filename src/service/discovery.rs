@@ -97,18 +97,24 @@ pub(crate) async fn start(
     endpoints: Vec<Arc<EndpointState>>,
 ) -> Result<tokio::task::JoinHandle<()>, RuntimeError> {
     let mut streams = Vec::new();
-    for (verb, word) in [(Verb::Ping, "PING"), (Verb::Info, "INFO"), (Verb::Stats, "STATS")] {
+    for (verb, word) in [
+        (Verb::Ping, "PING"),
+        (Verb::Info, "INFO"),
+        (Verb::Stats, "STATS"),
+    ] {
         for subject in [
             format!("{PREFIX}.{word}"),
             format!("{PREFIX}.{word}.{}", identity.name),
             format!("{PREFIX}.{word}.{}.{}", identity.name, identity.id),
         ] {
-            let subscriber = client.subscribe(subject.clone()).await.map_err(|e| {
-                RuntimeError::Subscribe {
-                    subject,
-                    reason: e.to_string(),
-                }
-            })?;
+            let subscriber =
+                client
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|e| RuntimeError::Subscribe {
+                        subject,
+                        reason: e.to_string(),
+                    })?;
             streams.push(subscriber.map(move |message| (verb, message)).boxed());
         }
     }
@@ -189,10 +195,7 @@ fn answer(
                 name: identity.name,
                 id: &identity.id,
                 version: &identity.version,
-                started: identity
-                    .started
-                    .format(&Rfc3339)
-                    .unwrap_or_default(),
+                started: identity.started.format(&Rfc3339).unwrap_or_default(),
                 metadata: HashMap::new(),
                 endpoints,
             })

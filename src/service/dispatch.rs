@@ -66,7 +66,10 @@ pub(crate) async fn accept(
 ) {
     let started = Instant::now();
     let Some(reply_to) = message.reply.clone() else {
-        tracing::warn!(subject = endpoint.rpc.subject, "dropping a request without a reply subject");
+        tracing::warn!(
+            subject = endpoint.rpc.subject,
+            "dropping a request without a reply subject"
+        );
         return;
     };
     match endpoint.permits.clone().try_acquire_owned() {
@@ -168,10 +171,10 @@ fn authenticate(
     let Some(authorization) = authorization else {
         return Ok(Caller::Anonymous);
     };
-    let token = auth::bearer_token(authorization)
-        .map_err(|e| ServiceError::unauthorized(e.to_string()))?;
-    let verifier =
-        verifier.ok_or_else(|| ServiceError::unauthorized(auth::AuthError::NotConfigured.to_string()))?;
+    let token =
+        auth::bearer_token(authorization).map_err(|e| ServiceError::unauthorized(e.to_string()))?;
+    let verifier = verifier
+        .ok_or_else(|| ServiceError::unauthorized(auth::AuthError::NotConfigured.to_string()))?;
     verifier
         .verify(token)
         .map(Caller::Authenticated)
@@ -192,7 +195,9 @@ async fn run_handler(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string payload".into());
-            Err(ServiceError::internal(format!("handler panicked: {reason}")))
+            Err(ServiceError::internal(format!(
+                "handler panicked: {reason}"
+            )))
         }
     }
 }
@@ -225,7 +230,10 @@ async fn respond(
             }
         }
     }
-    let failure = result.as_ref().err().map(|e| (e.code(), e.message().to_string()));
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|e| (e.code(), e.message().to_string()));
     let body = match result {
         Ok(reply) => {
             if reply.replay {
@@ -277,6 +285,11 @@ fn log_error(subject: &str, error: &ServiceError) {
         }
         tracing::error!(subject, error = %chain, "request failed");
     } else {
-        tracing::debug!(subject, code = error.code().as_u16(), message = error.message(), "request refused");
+        tracing::debug!(
+            subject,
+            code = error.code().as_u16(),
+            message = error.message(),
+            "request refused"
+        );
     }
 }

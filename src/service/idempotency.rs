@@ -178,7 +178,9 @@ impl Idempotency {
             .await
         {
             // Someone else removed or replaced it first; the caller re-reads either way.
-            Ok(()) | Err(StoreError::NotFound { .. } | StoreError::VersionConflict { .. }) => Ok(()),
+            Ok(()) | Err(StoreError::NotFound { .. } | StoreError::VersionConflict { .. }) => {
+                Ok(())
+            }
             Err(error) => Err(error),
         }
     }

@@ -29,7 +29,6 @@ pub use context::Context;
 pub use error::ServiceError;
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
 
-
 /// Default bound on requests one endpoint works on at once; beyond it requests are
 /// refused with 503 rather than queued without limit.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -136,10 +135,7 @@ impl ServiceDefinition {
             let handler = handler.clone();
             Box::pin(async move {
                 let request = Req::decode(payload).map_err(|e| {
-                    ServiceError::bad_request(format!(
-                        "malformed {} request: {e}",
-                        ctx.subject()
-                    ))
+                    ServiceError::bad_request(format!("malformed {} request: {e}", ctx.subject()))
                 })?;
                 let reply = handler(ctx, request).await?;
                 Ok(Bytes::from(reply.encode_to_vec()))

@@ -123,7 +123,12 @@ impl ServiceRuntime {
         )
         .await?;
         confirm_subscriptions(&client, definition.name, &id).await?;
-        tracing::info!(service = definition.name, id, endpoints = endpoints.len(), "serving");
+        tracing::info!(
+            service = definition.name,
+            id,
+            endpoints = endpoints.len(),
+            "serving"
+        );
         Ok(RunningService {
             name: definition.name,
             id,
@@ -199,7 +204,11 @@ impl RunningService {
                 .iter()
                 .map(|e| self.settings.max_in_flight - e.permits.available_permits())
                 .sum();
-            tracing::warn!(service = self.name, busy, "grace period over with requests still in flight");
+            tracing::warn!(
+                service = self.name,
+                busy,
+                "grace period over with requests still in flight"
+            );
         }
         self.discovery.abort();
         self.bus

@@ -30,7 +30,11 @@ async fn the_handler_sees_the_deadline_key_and_trace() {
         .expect("the call succeeds");
 
     let seen = echoed(reply);
-    assert!(seen.remaining_ms > 0 && seen.remaining_ms <= 2000, "{}", seen.remaining_ms);
+    assert!(
+        seen.remaining_ms > 0 && seen.remaining_ms <= 2000,
+        "{}",
+        seen.remaining_ms
+    );
     assert_eq!(seen.idempotency_key, "key-7");
     assert_eq!(seen.traceparent, TRACEPARENT);
     assert_eq!(seen.caller, "", "no token means anonymous");
@@ -76,7 +80,11 @@ async fn a_verified_token_names_the_caller_and_is_forwarded() {
     };
     let verifier = Arc::new(Hs256Verifier::new(&secret, &auth));
     let _probe = world
-        .start_probe_with(RuntimeSettings::default(), memory_store().await, Some(verifier))
+        .start_probe_with(
+            RuntimeSettings::default(),
+            memory_store().await,
+            Some(verifier),
+        )
         .await;
     let token = sign_hs256(&secret, &auth, "user-42", &[], Duration::from_secs(60)).expect("signs");
 
@@ -98,7 +106,11 @@ async fn a_verified_token_names_the_caller_and_is_forwarded() {
         )
         .await
         .expect("the forwarded call succeeds");
-    assert_eq!(echoed(forwarded).caller, "user-42", "the token travels downstream");
+    assert_eq!(
+        echoed(forwarded).caller,
+        "user-42",
+        "the token travels downstream"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +123,11 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
     };
     let verifier = Arc::new(Hs256Verifier::new(&secret, &auth));
     let probe = world
-        .start_probe_with(RuntimeSettings::default(), memory_store().await, Some(verifier))
+        .start_probe_with(
+            RuntimeSettings::default(),
+            memory_store().await,
+            Some(verifier),
+        )
         .await;
     let other = Secret::new("some-other-secret-of-enough-length-987654");
     let forged = sign_hs256(&other, &auth, "mallory", &[], Duration::from_secs(60)).expect("signs");
@@ -122,7 +138,10 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
             .probe_client()
             .echo_with(echo("x"), CallOptions::default().bearer_token(token))
             .await;
-        assert!(matches!(result, Err(BusError::Unauthorized { .. })), "{token}: {result:?}");
+        assert!(
+            matches!(result, Err(BusError::Unauthorized { .. })),
+            "{token}: {result:?}"
+        );
     }
     // `exp` now, minus the default 30 s leeway, is still valid: expiry needs a token
     // older than the leeway, so sign one with a leeway-free verifier instead.
@@ -143,7 +162,10 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
         .probe_client()
         .echo_with(echo("x"), CallOptions::default().bearer_token(&expired))
         .await;
-    assert!(matches!(result, Err(BusError::Unauthorized { .. })), "expired: {result:?}");
+    assert!(
+        matches!(result, Err(BusError::Unauthorized { .. })),
+        "expired: {result:?}"
+    );
     assert_eq!(probe.calls(), 0, "no refused request reaches the handler");
 }
 
@@ -152,8 +174,14 @@ async fn a_service_without_a_key_refuses_tokens() {
     let world = World::new().await;
     let _probe = world.start_probe().await;
     let secret = Secret::new("test-secret-of-enough-length-0123456789");
-    let token = sign_hs256(&secret, &AuthSettings::default(), "u", &[], Duration::from_secs(60))
-        .expect("signs");
+    let token = sign_hs256(
+        &secret,
+        &AuthSettings::default(),
+        "u",
+        &[],
+        Duration::from_secs(60),
+    )
+    .expect("signs");
 
     let result = world
         .probe_client()

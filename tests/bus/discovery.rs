@@ -21,7 +21,10 @@ async fn gather(bus: &Bus, subject: &str) -> Vec<serde_json::Value> {
     while let Ok(Some(message)) =
         tokio::time::timeout(Duration::from_millis(300), replies.next()).await
     {
-        found.push(serde_json::from_slice(&message.payload).unwrap_or_else(|e| panic!("{subject}: {e}: {message:?}")));
+        found.push(
+            serde_json::from_slice(&message.payload)
+                .unwrap_or_else(|e| panic!("{subject}: {e}: {message:?}")),
+        );
     }
     found
 }
@@ -32,7 +35,10 @@ async fn every_instance_answers_ping_info_and_stats_in_all_three_forms() {
     let first = world.start_probe().await;
     let second = world.start_probe().await;
     let ids = {
-        let mut ids = vec![first.running.id().to_string(), second.running.id().to_string()];
+        let mut ids = vec![
+            first.running.id().to_string(),
+            second.running.id().to_string(),
+        ];
         ids.sort();
         ids
     };
@@ -61,9 +67,13 @@ async fn info_lists_each_endpoint_with_its_subject_and_queue_group() {
     let world = World::new().await;
     let probe = world.start_probe().await;
 
-    let replies = gather(&world.bus, &format!("$SRV.INFO.probe.{}", probe.running.id())).await;
-    let info: async_nats::service::Info =
-        serde_json::from_value(replies[0].clone()).expect("the NATS client's own Info type reads it");
+    let replies = gather(
+        &world.bus,
+        &format!("$SRV.INFO.probe.{}", probe.running.id()),
+    )
+    .await;
+    let info: async_nats::service::Info = serde_json::from_value(replies[0].clone())
+        .expect("the NATS client's own Info type reads it");
 
     assert_eq!(info.name, "probe");
     let mut endpoints: Vec<(String, String, String)> = info
@@ -87,7 +97,10 @@ async fn stats_count_requests_errors_and_processing_time() {
     let probe = world.start_probe().await;
     let client = world.probe_client();
     for n in 0..3 {
-        client.echo(echo(&n.to_string())).await.expect("echo succeeds");
+        client
+            .echo(echo(&n.to_string()))
+            .await
+            .expect("echo succeeds");
     }
     let _ = client
         .record(crate::helpers::EchoRequest {
@@ -96,14 +109,26 @@ async fn stats_count_requests_errors_and_processing_time() {
         })
         .await;
 
-    let replies = gather(&world.bus, &format!("$SRV.STATS.probe.{}", probe.running.id())).await;
-    let stats: async_nats::service::Stats =
-        serde_json::from_value(replies[0].clone()).expect("the NATS client's own Stats type reads it");
+    let replies = gather(
+        &world.bus,
+        &format!("$SRV.STATS.probe.{}", probe.running.id()),
+    )
+    .await;
+    let stats: async_nats::service::Stats = serde_json::from_value(replies[0].clone())
+        .expect("the NATS client's own Stats type reads it");
 
-    let echo_stats = stats.endpoints.iter().find(|e| e.name == "Echo").expect("Echo");
+    let echo_stats = stats
+        .endpoints
+        .iter()
+        .find(|e| e.name == "Echo")
+        .expect("Echo");
     assert_eq!((echo_stats.requests, echo_stats.errors), (3, 0));
     assert!(echo_stats.processing_time > Duration::ZERO);
-    let record = stats.endpoints.iter().find(|e| e.name == "Record").expect("Record");
+    let record = stats
+        .endpoints
+        .iter()
+        .find(|e| e.name == "Record")
+        .expect("Record");
     assert_eq!((record.requests, record.errors), (1, 1));
     assert_eq!(replies[0]["endpoints"].as_array().map(Vec::len), Some(2));
 }

@@ -14,11 +14,26 @@ async fn no_service_gives_no_responders_long_before_the_deadline() {
 
     let result = world
         .probe_client()
-        .record_with(echo("anyone?"), CallOptions::default().timeout(Duration::from_secs(5)))
+        .record_with(
+            echo("anyone?"),
+            CallOptions::default().timeout(Duration::from_secs(5)),
+        )
         .await;
 
-    assert!(matches!(result, Err(BusError::NoResponders { subject: "probe.v1.record" })), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(
+        matches!(
+            result,
+            Err(BusError::NoResponders {
+                subject: "probe.v1.record"
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -33,15 +48,27 @@ async fn a_slow_reply_times_out_and_the_late_reply_is_ignored() {
     };
 
     let result = client
-        .record_with(slow, CallOptions::default().timeout(Duration::from_millis(200)))
+        .record_with(
+            slow,
+            CallOptions::default().timeout(Duration::from_millis(200)),
+        )
         .await;
-    assert!(matches!(result, Err(BusError::Timeout { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(BusError::Timeout { .. })),
+        "{result:?}"
+    );
 
     // The next call gets its own reply, not the one that arrives late.
-    let next = client.record(echo("next")).await.expect("the next call succeeds");
+    let next = client
+        .record(echo("next"))
+        .await
+        .expect("the next call succeeds");
     assert_eq!(echoed(next).text, "next");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = client.record(echo("after")).await.expect("a later call succeeds");
+    let after = client
+        .record(echo("after"))
+        .await
+        .expect("a later call succeeds");
     assert_eq!(echoed(after).text, "after");
     assert_eq!(probe.calls(), 3, "the timed-out call was not retried");
 }
@@ -63,7 +90,10 @@ async fn work_whose_deadline_has_passed_is_dropped_unexecuted() {
         .expect("the service answers");
 
     let headers = reply.headers.expect("error headers");
-    assert_eq!(headers.get(wire::SERVICE_ERROR_CODE).map(|v| v.as_str()), Some("504"));
+    assert_eq!(
+        headers.get(wire::SERVICE_ERROR_CODE).map(|v| v.as_str()),
+        Some("504")
+    );
     assert_eq!(probe.calls(), 0, "the handler must not run");
 }
 
@@ -78,7 +108,10 @@ async fn an_expired_deadline_fails_before_sending() {
         .echo_with(echo("late"), CallOptions::default().deadline(past))
         .await;
 
-    assert!(matches!(result, Err(BusError::DeadlineExpired { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(BusError::DeadlineExpired { .. })),
+        "{result:?}"
+    );
     assert_eq!(probe.calls(), 0);
 }
 
@@ -97,14 +130,20 @@ async fn a_malformed_payload_gets_400_and_the_service_keeps_serving() {
         .expect("the service answers");
 
     let headers = reply.headers.clone().expect("error headers");
-    assert_eq!(headers.get(wire::SERVICE_ERROR_CODE).map(|v| v.as_str()), Some("400"));
+    assert_eq!(
+        headers.get(wire::SERVICE_ERROR_CODE).map(|v| v.as_str()),
+        Some("400")
+    );
     let status: switchboard::proto::switchboard::v1::Status =
         prost::Message::decode(reply.payload).expect("a Status body");
     assert_eq!(status.code, 400);
     assert!(status.message.contains("malformed"), "{}", status.message);
 
     let still = world.probe_client().echo(echo("still here")).await;
-    assert_eq!(echoed(still.expect("the service still serves")).text, "still here");
+    assert_eq!(
+        echoed(still.expect("the service still serves")).text,
+        "still here"
+    );
 }
 
 #[tokio::test]
@@ -121,12 +160,17 @@ async fn a_panicking_handler_gets_500_and_the_service_keeps_serving() {
         .await;
 
     match result {
-        Err(BusError::Service { code: 500, message, .. }) => {
+        Err(BusError::Service {
+            code: 500, message, ..
+        }) => {
             assert_eq!(message, "internal error", "internals must not leak");
         }
         other => panic!("expected a 500, got {other:?}"),
     }
     let still = client.record(echo("still here")).await;
-    assert_eq!(echoed(still.expect("the service still serves")).text, "still here");
+    assert_eq!(
+        echoed(still.expect("the service still serves")).text,
+        "still here"
+    );
     assert_eq!(probe.calls(), 2);
 }

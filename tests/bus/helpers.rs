@@ -12,8 +12,7 @@ use switchboard::testing::NatsServer;
 use switchboard::{Bus, Context, ServiceError, ServiceRuntime};
 
 pub use switchboard::testing::proto::probe::v1::{
-    EchoRequest, Echoed, ProbeClient, ProbeHandler, echo_reply::Outcome, probe_rpc,
-    probe_service,
+    EchoRequest, Echoed, ProbeClient, ProbeHandler, echo_reply::Outcome, probe_rpc, probe_service,
 };
 
 /// A nats-server of the test's own and a bus connected to it.
@@ -73,7 +72,9 @@ pub async fn connect(server: &NatsServer) -> Bus {
 }
 
 pub async fn memory_store() -> Arc<dyn Store> {
-    store::open("sqlite::memory:").await.expect("an in-memory store")
+    store::open("sqlite::memory:")
+        .await
+        .expect("an in-memory store")
 }
 
 /// A running probe instance and what it observed.

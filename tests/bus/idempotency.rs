@@ -12,8 +12,18 @@ async fn the_same_key_twice_executes_once_and_returns_the_first_reply() {
     let client = world.probe_client();
     let keyed = || CallOptions::default().idempotency_key("order-1");
 
-    let first = echoed(client.record_with(echo("pay"), keyed()).await.expect("first"));
-    let again = echoed(client.record_with(echo("pay"), keyed()).await.expect("repeat"));
+    let first = echoed(
+        client
+            .record_with(echo("pay"), keyed())
+            .await
+            .expect("first"),
+    );
+    let again = echoed(
+        client
+            .record_with(echo("pay"), keyed())
+            .await
+            .expect("repeat"),
+    );
 
     assert_eq!(first, again);
     assert_eq!(probe.calls(), 1);
@@ -25,11 +35,17 @@ async fn a_key_reused_for_a_different_request_is_refused() {
     let _probe = world.start_probe().await;
     let client = world.probe_client();
     let keyed = || CallOptions::default().idempotency_key("order-2");
-    client.record_with(echo("pay 10"), keyed()).await.expect("first");
+    client
+        .record_with(echo("pay 10"), keyed())
+        .await
+        .expect("first");
 
     let result = client.record_with(echo("pay 99"), keyed()).await;
 
-    assert!(matches!(result, Err(BusError::Service { code: 409, .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(BusError::Service { code: 409, .. })),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +72,10 @@ async fn concurrent_repeats_execute_once() {
         .map(|r| echoed(r.expect("task").expect("call")))
         .collect();
 
-    assert!(replies.windows(2).all(|w| w[0] == w[1]), "every caller got the first reply");
+    assert!(
+        replies.windows(2).all(|w| w[0] == w[1]),
+        "every caller got the first reply"
+    );
     assert_eq!(probe.calls(), 1);
 }
 
@@ -68,17 +87,41 @@ async fn the_first_reply_survives_a_restart() {
     let keyed = || CallOptions::default().idempotency_key("order-4");
 
     let before = world
-        .start_probe_with(RuntimeSettings::default(), store::open(&url).await.expect("store"), None)
+        .start_probe_with(
+            RuntimeSettings::default(),
+            store::open(&url).await.expect("store"),
+            None,
+        )
         .await;
-    let first = echoed(world.probe_client().record_with(echo("pay"), keyed()).await.expect("first"));
+    let first = echoed(
+        world
+            .probe_client()
+            .record_with(echo("pay"), keyed())
+            .await
+            .expect("first"),
+    );
     before.running.stop().await.expect("stops");
 
     let after = world
-        .start_probe_with(RuntimeSettings::default(), store::open(&url).await.expect("store"), None)
+        .start_probe_with(
+            RuntimeSettings::default(),
+            store::open(&url).await.expect("store"),
+            None,
+        )
         .await;
-    let again = echoed(world.probe_client().record_with(echo("pay"), keyed()).await.expect("repeat"));
+    let again = echoed(
+        world
+            .probe_client()
+            .record_with(echo("pay"), keyed())
+            .await
+            .expect("repeat"),
+    );
 
     assert_eq!(first, again, "the stored reply names the first instance");
     assert_ne!(after.instance, first.instance);
-    assert_eq!(after.calls(), 0, "the restarted service did not execute it again");
+    assert_eq!(
+        after.calls(),
+        0,
+        "the restarted service did not execute it again"
+    );
 }

@@ -17,7 +17,10 @@ async fn two_replicas_share_the_load() {
 
     let mut served: HashMap<String, usize> = HashMap::new();
     for n in 0..60 {
-        let reply = client.echo(echo(&n.to_string())).await.expect("echo succeeds");
+        let reply = client
+            .echo(echo(&n.to_string()))
+            .await
+            .expect("echo succeeds");
         *served.entry(echoed(reply).instance).or_default() += 1;
     }
 
@@ -32,7 +35,9 @@ async fn a_burst_beyond_the_bound_is_partly_refused_and_the_rest_succeeds() {
         max_in_flight: 4,
         ..Default::default()
     };
-    let probe = world.start_probe_with(settings, memory_store().await, None).await;
+    let probe = world
+        .start_probe_with(settings, memory_store().await, None)
+        .await;
 
     let burst = (0..40).map(|n| {
         let client = world.probe_client();
@@ -60,5 +65,9 @@ async fn a_burst_beyond_the_bound_is_partly_refused_and_the_rest_succeeds() {
     assert!(overloaded > 0, "some requests were refused");
     assert!(ok >= 4, "at least the bound succeeded ({ok})");
     assert_eq!(ok + overloaded, 40);
-    assert_eq!(probe.calls(), ok, "refused requests never reached the handler");
+    assert_eq!(
+        probe.calls(),
+        ok,
+        "refused requests never reached the handler"
+    );
 }

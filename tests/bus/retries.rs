@@ -15,7 +15,10 @@ async fn a_retryable_call_succeeds_when_a_replica_starts_during_its_retries() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let probe = world.start_probe().await;
 
-    let reply = call.await.expect("the call task").expect("the call succeeds");
+    let reply = call
+        .await
+        .expect("the call task")
+        .expect("the call succeeds");
     assert_eq!(echoed(reply).text, "patience");
     assert_eq!(probe.calls(), 1);
 }
@@ -30,7 +33,10 @@ async fn a_non_retryable_call_is_not_retried() {
     let probe = world.start_probe().await;
 
     let result = call.await.expect("the call task");
-    assert!(matches!(result, Err(BusError::NoResponders { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(BusError::NoResponders { .. })),
+        "{result:?}"
+    );
     assert_eq!(probe.calls(), 0);
 }
 
@@ -47,7 +53,10 @@ async fn an_idempotency_key_makes_a_command_retryable() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let _probe = world.start_probe().await;
 
-    let reply = call.await.expect("the call task").expect("the call succeeds");
+    let reply = call
+        .await
+        .expect("the call task")
+        .expect("the call succeeds");
     assert_eq!(echoed(reply).text, "keyed");
 }
 
@@ -64,19 +73,35 @@ async fn timeouts_are_retried_for_retryable_rpcs_only() {
         .timeout(Duration::from_millis(800))
         .attempt_timeout(Duration::from_millis(100));
 
-    let retryable = world.probe_client().echo_with(slow.clone(), options.clone()).await;
-    assert!(matches!(retryable, Err(BusError::Timeout { .. })), "{retryable:?}");
+    let retryable = world
+        .probe_client()
+        .echo_with(slow.clone(), options.clone())
+        .await;
+    assert!(
+        matches!(retryable, Err(BusError::Timeout { .. })),
+        "{retryable:?}"
+    );
     let retried = probe.calls();
-    assert!(retried > 1, "a retryable call is retried after a timeout ({retried} attempts)");
+    assert!(
+        retried > 1,
+        "a retryable call is retried after a timeout ({retried} attempts)"
+    );
 
     // A single attempt waits for the whole deadline, so make that shorter than the work.
     let once = world
         .probe_client()
-        .record_with(slow, CallOptions::default().timeout(Duration::from_millis(200)))
+        .record_with(
+            slow,
+            CallOptions::default().timeout(Duration::from_millis(200)),
+        )
         .await;
     assert!(matches!(once, Err(BusError::Timeout { .. })), "{once:?}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(probe.calls(), retried + 1, "a non-retryable call is sent once");
+    assert_eq!(
+        probe.calls(),
+        retried + 1,
+        "a non-retryable call is sent once"
+    );
 }
 
 #[tokio::test]
@@ -86,9 +111,19 @@ async fn retries_give_up_at_the_deadline() {
 
     let result = world
         .probe_client()
-        .echo_with(echo("nobody"), CallOptions::default().timeout(Duration::from_millis(300)))
+        .echo_with(
+            echo("nobody"),
+            CallOptions::default().timeout(Duration::from_millis(300)),
+        )
         .await;
 
-    assert!(matches!(result, Err(BusError::NoResponders { .. })), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        matches!(result, Err(BusError::NoResponders { .. })),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -35,9 +35,18 @@ async fn stopping_lets_in_flight_requests_finish() {
     probe.running.stop().await.expect("stops cleanly");
 
     for call in calls {
-        let reply = call.await.expect("task").expect("every in-flight request got its reply");
+        let reply = call
+            .await
+            .expect("task")
+            .expect("every in-flight request got its reply");
         assert!(!echoed(reply).text.is_empty());
     }
-    let after = world.probe_client().record(crate::helpers::echo("late")).await;
-    assert!(matches!(after, Err(BusError::NoResponders { .. })), "{after:?}");
+    let after = world
+        .probe_client()
+        .record(crate::helpers::echo("late"))
+        .await;
+    assert!(
+        matches!(after, Err(BusError::NoResponders { .. })),
+        "{after:?}"
+    );
 }

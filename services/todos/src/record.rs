@@ -27,7 +27,10 @@ impl TodoRecord {
             title: record.value.title.clone(),
             completed: record.value.completed_at_ms.is_some(),
             created_at: Some(wire::timestamp_from_millis(record.value.created_at_ms)),
-            completed_at: record.value.completed_at_ms.map(wire::timestamp_from_millis),
+            completed_at: record
+                .value
+                .completed_at_ms
+                .map(wire::timestamp_from_millis),
         }
     }
 }

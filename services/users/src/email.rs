@@ -73,7 +73,10 @@ mod tests {
     #[test]
     fn accepts_and_normalises_addresses() {
         let email = Email::parse("  Ada.Lovelace+notes@Example.ORG ").map_err(|e| e.to_string());
-        assert_eq!(email.as_ref().map(Email::as_str), Ok("ada.lovelace+notes@example.org"));
+        assert_eq!(
+            email.as_ref().map(Email::as_str),
+            Ok("ada.lovelace+notes@example.org")
+        );
     }
 
     #[test]

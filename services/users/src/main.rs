@@ -4,6 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let settings = switchboard::settings::load_or_exit(users::SERVICE);
     let app = users::Application::build(settings).await?;
-    app.run_until_stopped(switchboard::shutdown::signal()).await?;
+    app.run_until_stopped(switchboard::shutdown::signal())
+        .await?;
     Ok(())
 }

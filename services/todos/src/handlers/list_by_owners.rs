@@ -23,7 +23,12 @@ pub(super) async fn handle(
     let mut owners = Vec::with_capacity(request.owner_ids.len());
     for owner_id in request.owner_ids {
         let found = todos
-            .find(todos.query().where_eq("owner_id", owner_id.as_str()).limit(limit))
+            .find(
+                todos
+                    .query()
+                    .where_eq("owner_id", owner_id.as_str())
+                    .limit(limit),
+            )
             .await?;
         owners.push(OwnerTodos {
             owner_id,

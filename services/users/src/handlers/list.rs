@@ -15,7 +15,12 @@ pub(super) async fn handle(
     let page = request.page.unwrap_or_default();
     let after = Some(page.after).filter(|a| !a.is_empty());
     let found = users
-        .find(users.query().after(after).limit(store::page_size(page.limit)))
+        .find(
+            users
+                .query()
+                .after(after)
+                .limit(store::page_size(page.limit)),
+        )
         .await?;
     Ok(ListUsersReply {
         users: found.records.iter().map(UserRecord::to_wire).collect(),

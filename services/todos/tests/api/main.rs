@@ -1,0 +1,6 @@
+//! The todos service, black-box, over a real nats-server per test.
+
+mod helpers;
+
+mod batch;
+mod lifecycle;

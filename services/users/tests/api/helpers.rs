@@ -1,0 +1,96 @@
+//! `spawn_app()`: a nats-server, a users service on a temp-dir store, and a client.
+
+use switchboard::Bus;
+use switchboard::auth::AuthSettings;
+use switchboard::bus::BusSettings;
+use switchboard::proto::users::v1::{CreateUserRequest, User, UsersClient, create_user_reply};
+use switchboard::service::RuntimeSettings;
+use switchboard::settings::ServiceSettings;
+use switchboard::store;
+use switchboard::testing::NatsServer;
+use users::Application;
+
+pub struct TestApp {
+    pub server: NatsServer,
+    pub users: UsersClient,
+    pub app: Option<Application>,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
+        .await
+        .expect("connects");
+    let mut app = TestApp {
+        server,
+        users: UsersClient::new(bus),
+        app: None,
+        dir,
+    };
+    app.app = Some(app.start_instance().await);
+    app
+}
+
+impl TestApp {
+    pub fn store_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("users.db").display())
+    }
+
+    pub fn settings(&self) -> ServiceSettings {
+        ServiceSettings {
+            bus: BusSettings::new(self.server.url()),
+            runtime: RuntimeSettings::default(),
+            store_url: self.store_url(),
+            auth: AuthSettings::default(),
+        }
+    }
+
+    /// Another instance of the service, on the same store.
+    pub async fn start_instance(&self) -> Application {
+        Application::build(self.settings())
+            .await
+            .expect("the service starts")
+    }
+
+    /// Stops the running instance gracefully.
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.run_until_stopped(async {})
+                .await
+                .expect("stops cleanly");
+        }
+    }
+
+    pub async fn create_user(&self, email: &str) -> User {
+        match self
+            .users
+            .create(create_request(email))
+            .await
+            .expect("create succeeds")
+        {
+            create_user_reply::Outcome::Created(user) => user,
+            other => panic!("expected a created user, got {other:?}"),
+        }
+    }
+
+    /// How many users the store holds, read directly from the service's database.
+    pub async fn stored_users(&self) -> usize {
+        let store = store::open(&self.store_url())
+            .await
+            .expect("opens the store");
+        let page = store
+            .find(store::Query::all(users::COLLECTION).limit(store::MAX_PAGE_SIZE))
+            .await
+            .expect("reads users");
+        page.records.len()
+    }
+}
+
+pub fn create_request(email: &str) -> CreateUserRequest {
+    CreateUserRequest {
+        email: email.to_string(),
+        display_name: "Ada".to_string(),
+    }
+}

@@ -1,0 +1,7 @@
+//! The users service, black-box, over a real nats-server per test.
+
+mod helpers;
+
+mod create;
+mod lookups;
+mod shutdown;
