@@ -129,8 +129,12 @@ async fn start(repo_root: &Path, children: &mut Children) -> Result<String> {
         let store_url = format!("sqlite://{}", dev_dir.join(format!("{name}.db")).display());
         let mut command = Command::new(&bin);
         command.env("NATS_URL", &url).env("STORE_URL", store_url);
+        // Readable defaults for a terminal; both can be overridden from the environment.
         if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
+            command.env("RUST_LOG", "info,async_nats=warn");
+        }
+        if std::env::var_os("LOG_FORMAT").is_none() {
+            command.env("LOG_FORMAT", "text");
         }
         children.spawn(name, &mut command)?;
     }
@@ -150,14 +154,21 @@ async fn start_nats(repo_root: &Path, children: &mut Children) -> Result<String>
         .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
         .arg(&dir)
         .args(["-js", "-sd"])
-        .arg(&store);
+        .arg(&store)
+        // Its start-up banner would bury the services' logs; the file keeps it.
+        .arg("-l")
+        .arg(dir.join("nats-server.log"));
     let pid = children.spawn("nats-server", &mut command)?;
 
     let ports_file = dir.join(format!("nats-server_{pid}.ports"));
     let deadline = Instant::now() + NATS_START_TIMEOUT;
     loop {
         if let Some(url) = read_ports_file(&ports_file)? {
-            eprintln!("xtask: nats-server {} listening on {url}", server.display());
+            eprintln!(
+                "xtask: nats-server {} listening on {url} (log: {})",
+                server.display(),
+                dir.join("nats-server.log").display()
+            );
             return Ok(url);
         }
         if let Some((name, status)) = children.first_exited() {
