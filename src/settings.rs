@@ -62,6 +62,7 @@ pub struct Env {
 
 impl Env {
     /// The process environment, read once.
+    #[allow(clippy::disallowed_methods)] // The one place the environment is read.
     pub fn from_process() -> Self {
         Self {
             vars: std::env::vars().collect(),

@@ -45,6 +45,7 @@ impl NatsServer {
     }
 
     /// Starts a server on a free port, reporting what went wrong instead of panicking.
+    #[allow(clippy::disallowed_methods)] // Test support: `cargo xtask test` passes the binary this way.
     pub fn try_start() -> std::io::Result<Self> {
         let binary = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
         let dir = std::env::temp_dir().join(format!("switchboard-nats-{}", uuid::Uuid::new_v4()));
@@ -80,6 +81,7 @@ impl NatsServer {
     }
 
     /// Reads `nats-server_<pid>.ports`, which the server writes once it listens.
+    #[allow(clippy::disallowed_methods)] // Synchronous on purpose: usable outside a runtime.
     fn wait_for_port(&mut self) -> std::io::Result<String> {
         let ports_file = self
             .dir
