@@ -35,7 +35,13 @@ impl NatsServer {
     /// # Panics
     /// When no `nats-server` can be run or it does not come up: a test cannot go on.
     pub fn start() -> Self {
-        match Self::try_start() {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra command-line arguments (e.g. `["--user", "u", "--pass", "p"]`
+    /// or `["-c", "server.conf"]`), panicking when it cannot.
+    pub fn start_with(args: &[&str]) -> Self {
+        match Self::try_start_with(args) {
             Ok(server) => server,
             Err(error) => panic!(
                 "cannot start nats-server ({error}); run the tests with `cargo xtask test`, \
@@ -45,13 +51,19 @@ impl NatsServer {
     }
 
     /// Starts a server on a free port, reporting what went wrong instead of panicking.
-    #[allow(clippy::disallowed_methods)] // Test support: `cargo xtask test` passes the binary this way.
     pub fn try_start() -> std::io::Result<Self> {
+        Self::try_start_with(&[])
+    }
+
+    /// [`Self::try_start`] with extra command-line arguments.
+    #[allow(clippy::disallowed_methods)] // Test support: `cargo xtask test` passes the binary this way.
+    pub fn try_start_with(args: &[&str]) -> std::io::Result<Self> {
         let binary = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
         let dir = std::env::temp_dir().join(format!("switchboard-nats-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let child = Command::new(&binary)
             .args(["-a", "127.0.0.1", "-p", "-1", "-js"])
+            .args(args)
             .arg("-sd")
             .arg(dir.join("jetstream"))
             .arg("--ports_file_dir")

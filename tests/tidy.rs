@@ -93,7 +93,16 @@ fn contains_subject_literal(text: &str, service: &str) -> bool {
 
 #[test]
 fn the_subject_check_tells_literals_from_prose() {
-    assert!(contains_subject_literal(r#"call("users.v1.get_many")"#, "users"));
-    assert!(!contains_subject_literal(r#"panic!("users.v1.create failed")"#, "users"));
-    assert!(!contains_subject_literal(r#"let s = "users.v1.";"#, "users"));
+    assert!(contains_subject_literal(
+        r#"call("users.v1.get_many")"#,
+        "users"
+    ));
+    assert!(!contains_subject_literal(
+        r#"panic!("users.v1.create failed")"#,
+        "users"
+    ));
+    assert!(!contains_subject_literal(
+        r#"let s = "users.v1.";"#,
+        "users"
+    ));
 }

@@ -195,3 +195,101 @@ async fn a_service_without_a_key_refuses_tokens() {
         other => panic!("expected 401, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn replies_carry_the_response_to_sender_and_trace_headers() {
+    use switchboard::wire;
+    let world = World::new().await;
+    let _probe = world.start_probe().await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(wire::MESSAGE_ID, "0193c1c2-0000-7000-8000-000000000001");
+    headers.insert(wire::TRACEPARENT, TRACEPARENT);
+    let payload = prost::Message::encode_to_vec(&echo("raw"));
+
+    let reply = world
+        .bus
+        .nats()
+        .request_with_headers(
+            crate::helpers::probe_rpc::ECHO.subject,
+            headers,
+            payload.into(),
+        )
+        .await
+        .expect("the service answers a plain NATS request");
+
+    let headers = reply.headers.expect("reply headers");
+    let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
+    assert_eq!(
+        get(wire::RESPONSE_TO).as_deref(),
+        Some("0193c1c2-0000-7000-8000-000000000001")
+    );
+    assert_eq!(get(wire::SENDER).as_deref(), Some("probe"));
+    assert_eq!(get(wire::TRACEPARENT).as_deref(), Some(TRACEPARENT));
+    let id = get(wire::MESSAGE_ID).expect("a message id");
+    assert_eq!(
+        uuid::Uuid::parse_str(&id)
+            .expect("a UUID")
+            .get_version_num(),
+        7
+    );
+    assert!(
+        get(wire::TIMESTAMP)
+            .and_then(|t| t.parse::<u64>().ok())
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn requests_carry_the_switchboard_headers() {
+    use futures::StreamExt;
+    use switchboard::wire;
+    let world = World::new().await;
+    // A plain subscriber in the probe's place sees exactly what the client sends.
+    let mut spy = world
+        .bus
+        .nats()
+        .subscribe(crate::helpers::probe_rpc::RECORD.subject)
+        .await
+        .expect("subscribes");
+    world.bus.nats().flush().await.expect("flushes");
+    let client = world.probe_client();
+    let call = tokio::spawn(async move {
+        client
+            .record_with(
+                echo("x"),
+                CallOptions::default()
+                    .timeout(Duration::from_millis(300))
+                    .idempotency_key("key-9")
+                    .bearer_token("tok")
+                    .trace_context(TRACEPARENT.into(), Some("vendor=1".into())),
+            )
+            .await
+    });
+
+    let request = spy.next().await.expect("the request arrives");
+    let _ = call.await;
+    let headers = request.headers.expect("request headers");
+    let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
+    let id = get(wire::MESSAGE_ID).expect("a message id");
+    assert_eq!(
+        uuid::Uuid::parse_str(&id)
+            .expect("a UUID")
+            .get_version_num(),
+        7
+    );
+    assert_eq!(get(wire::SENDER).as_deref(), Some("tests"));
+    let sent = get(wire::TIMESTAMP)
+        .and_then(|t| t.parse::<u64>().ok())
+        .expect("a timestamp");
+    let deadline = get(wire::DEADLINE)
+        .and_then(|t| t.parse::<u64>().ok())
+        .expect("a deadline");
+    assert!(
+        (deadline - sent).abs_diff(300) <= 50,
+        "deadline {deadline} vs sent {sent}"
+    );
+    assert_eq!(get(wire::IDEMPOTENCY_KEY).as_deref(), Some("key-9"));
+    assert_eq!(get(wire::AUTHORIZATION).as_deref(), Some("Bearer tok"));
+    assert_eq!(get(wire::TRACEPARENT).as_deref(), Some(TRACEPARENT));
+    assert_eq!(get(wire::TRACESTATE).as_deref(), Some("vendor=1"));
+}

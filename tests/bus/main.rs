@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod connect;
 mod context;
 mod discovery;
 mod errors;
