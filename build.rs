@@ -14,6 +14,7 @@ const PROTO_ROOT: &str = "proto";
 /// Contracts used only by the framework's own tests.
 const TEST_PROTO_ROOT: &str = "tests/proto";
 
+#[allow(clippy::disallowed_methods)] // Cargo passes OUT_DIR to build scripts this way.
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     println!("cargo:rerun-if-changed={TEST_PROTO_ROOT}");
