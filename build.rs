@@ -3,6 +3,8 @@
 //! [`ServiceGenerator`](service_generator::NatsServiceGenerator) adds, for every proto
 //! `service`, a typed client, a handler trait and the function that serves it on NATS.
 
+#[path = "src/naming.rs"]
+mod naming;
 #[path = "build/service_generator.rs"]
 mod service_generator;
 
@@ -43,6 +45,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     std::fs::write(
         out_dir.join("descriptor_set.bin"),
         with_imports.encode_file_descriptor_set(),
+    )?;
+    // The same with the test-only contracts, for tests that reflect over a schema.
+    std::fs::write(
+        out_dir.join("test_descriptor_set.bin"),
+        compiler.encode_file_descriptor_set(),
     )?;
 
     let main_set = all.iter().filter(|f| !is_test(f)).cloned().collect();

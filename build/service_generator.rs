@@ -39,6 +39,8 @@ struct RpcPlan {
     constant: String,
     /// The rpc's name in the proto (`ListByOwner`).
     proto_name: String,
+    /// Its subject (`todos.v1.list_by_owner`).
+    subject: String,
     /// Doc comment lines from the proto.
     docs: Vec<String>,
     /// Rust path of the request message.
@@ -82,6 +84,7 @@ impl NatsServiceGenerator {
             method: method.name.clone(),
             constant: method.name.to_shouty_snake_case(),
             proto_name: method.proto_name.clone(),
+            subject: crate::naming::rpc_subject(&service.package, &method.proto_name),
             docs: method.comments.leading.clone(),
             input: method.input_type.clone(),
             output: method.output_type.clone(),
@@ -136,26 +139,12 @@ impl NatsServiceGenerator {
 
 impl prost_build::ServiceGenerator for NatsServiceGenerator {
     fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
-        let (name, major) = service
-            .package
-            .rsplit_once('.')
-            .filter(|(name, major)| {
-                !name.is_empty()
-                    && !name.contains('.')
-                    && major.starts_with('v')
-                    && major[1..].parse::<u32>().is_ok()
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "package `{}` must be `<service>.v<major>` (e.g. `users.v1`)",
-                    service.package
-                )
-            });
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-            "service name `{name}` must be lower-case letters, digits and `_`"
-        );
+        let name = crate::naming::service_name(&service.package).unwrap_or_else(|| {
+            panic!(
+                "package `{}` must be `<service>.v<major>` with a lower-case service name (e.g. `users.v1`)",
+                service.package
+            )
+        });
         assert!(
             self.packages.insert(service.package.clone()),
             "package `{}` declares more than one service; give each service its own package",
@@ -168,7 +157,6 @@ impl prost_build::ServiceGenerator for NatsServiceGenerator {
             .collect();
         let names = Names {
             service: name.to_string(),
-            major: major.to_string(),
             rust: service.name.clone(),
             rpc_module: format!("{name}_rpc"),
             docs: service.comments.leading.clone(),
@@ -184,8 +172,6 @@ impl prost_build::ServiceGenerator for NatsServiceGenerator {
 struct Names {
     /// NATS service name and queue group (`users`).
     service: String,
-    /// Major version segment of the subjects (`v1`).
-    major: String,
     /// Rust name of the proto service (`Users`).
     rust: String,
     /// Module holding the wire constants (`users_rpc`).
@@ -217,17 +203,15 @@ fn write_constants(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     for rpc in rpcs {
         let _ = writeln!(
             buf,
-            "    /// `{service}.{major}.{method}`: {proto}.\n\
+            "    /// `{subject}`: {proto}.\n\
              \x20   pub const {constant}: ::switchboard::Rpc = ::switchboard::Rpc {{\n\
              \x20       service: SERVICE,\n\
              \x20       name: \"{proto}\",\n\
-             \x20       subject: \"{service}.{major}.{method}\",\n\
+             \x20       subject: \"{subject}\",\n\
              \x20       retryable: {retryable},\n\
              \x20       public: {public},\n\
              \x20   }};",
-            service = names.service,
-            major = names.major,
-            method = rpc.method,
+            subject = rpc.subject,
             proto = rpc.proto_name,
             constant = rpc.constant,
             retryable = rpc.retryable,

@@ -10,6 +10,10 @@
 pub mod proto {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/test_protos/protos.rs"));
+
+    /// The encoded `FileDescriptorSet` of the real and the test-only contracts together.
+    pub const DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/test_descriptor_set.bin"));
 }
 
 use std::path::PathBuf;

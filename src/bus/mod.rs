@@ -108,6 +108,16 @@ impl Bus {
         self.shared.default_deadline
     }
 
+    /// This bus, acting for the holder of `token`: every call sends it as
+    /// `Authorization: Bearer <token>` unless its own options carry another.
+    pub fn with_bearer_token(&self, token: &str) -> Self {
+        let inherited = Inherited {
+            authorization: Some(Arc::from(format!("Bearer {token}"))),
+            ..(*self.inherited).clone()
+        };
+        self.inheriting(inherited)
+    }
+
     /// This bus, with downstream calls inheriting from a request being handled.
     pub(crate) fn inheriting(&self, inherited: Inherited) -> Self {
         Self {
@@ -128,10 +138,25 @@ impl Bus {
         Req: Message,
         Rep: Message + Default,
     {
+        let payload = Bytes::from(request.encode_to_vec());
+        let reply = self.call_bytes(rpc, payload, options).await?;
+        Rep::decode(reply).map_err(|e| BusError::Decode {
+            subject: rpc.subject,
+            reason: e.to_string(),
+        })
+    }
+
+    /// [`Self::call`] with the request already encoded and the reply left encoded, for
+    /// callers that reflect over descriptors instead of using generated types (the gateway).
+    pub async fn call_bytes(
+        &self,
+        rpc: &Rpc,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Result<Bytes, BusError> {
         let deadline = self.deadline(&options);
         let retry_allowed = rpc.retryable || options.idempotency_key.is_some();
         let mut headers = self.headers(&options, deadline);
-        let payload = Bytes::from(request.encode_to_vec());
         let mut attempt = 1;
         loop {
             let Ok(remaining) = deadline.duration_since(SystemTime::now()) else {
@@ -150,7 +175,7 @@ impl Bus {
                 wire::unix_millis(SystemTime::now()).to_string().as_str(),
             );
             let error = match self.send(rpc, headers.clone(), payload.clone(), wait).await {
-                Ok(reply) => return decode_reply(rpc, reply),
+                Ok(reply) => return reply_body(rpc, reply),
                 Err(error) => error,
             };
             if last || !error.is_transient() {
@@ -243,21 +268,16 @@ impl Bus {
     }
 }
 
-/// Decodes a reply, turning error headers (and their `Status` body) into a [`BusError`].
-fn decode_reply<Rep: Message + Default>(
-    rpc: &Rpc,
-    reply: async_nats::Message,
-) -> Result<Rep, BusError> {
+/// The body of a successful reply, or the [`BusError`] its error headers (and `Status`
+/// body) describe.
+fn reply_body(rpc: &Rpc, reply: async_nats::Message) -> Result<Bytes, BusError> {
     let code = reply
         .headers
         .as_ref()
         .and_then(|h| h.get(wire::SERVICE_ERROR_CODE))
         .map(|v| v.as_str().trim().parse::<u16>().unwrap_or(500));
     let Some(code) = code else {
-        return Rep::decode(reply.payload).map_err(|e| BusError::Decode {
-            subject: rpc.subject,
-            reason: e.to_string(),
-        });
+        return Ok(reply.payload);
     };
     let header_message = reply
         .headers

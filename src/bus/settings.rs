@@ -8,8 +8,10 @@ use crate::settings::{Env, Secret, SettingsError};
 
 /// Default time a call may take, end to end, including retries.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
-/// Default bound on attempts of one retryable call (the deadline bounds it too).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// Default bound on attempts of one retryable call (the deadline bounds it too). Five
+/// attempts wait at most 25 + 50 + 100 + 200 ms between them: long enough to ride out a
+/// replica restarting, short enough that a service that is down is reported quickly.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 /// Connection and call defaults of a [`Bus`](super::Bus).
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::auth::{Caller, Identity};
+use crate::auth::{ADMIN_ROLE, Caller, Identity};
 use crate::bus::{Bus, TraceContext};
 use crate::service::ServiceError;
 
@@ -45,6 +45,29 @@ impl Context {
         match &self.caller {
             Caller::Authenticated(identity) => Ok(identity),
             Caller::Anonymous => Err(ServiceError::unauthorized("a bearer token is required")),
+        }
+    }
+
+    /// The verified caller when it holds `role`: 403 otherwise (401 when anonymous).
+    pub fn require_role(&self, role: &str) -> Result<&Identity, ServiceError> {
+        let identity = self.require_identity()?;
+        if identity.roles.iter().any(|r| r == role) {
+            Ok(identity)
+        } else {
+            Err(ServiceError::forbidden(format!(
+                "this requires the `{role}` role"
+            )))
+        }
+    }
+
+    /// The verified caller when it is `owner` (a user id) or an administrator (the
+    /// [`ADMIN_ROLE`] role): 403 otherwise (401 when anonymous).
+    pub fn require_owner(&self, owner: &str) -> Result<&Identity, ServiceError> {
+        let identity = self.require_identity()?;
+        if identity.subject == owner || identity.roles.iter().any(|r| r == ADMIN_ROLE) {
+            Ok(identity)
+        } else {
+            Err(ServiceError::forbidden("this belongs to another user"))
         }
     }
 

@@ -129,7 +129,13 @@ async fn process(
         ));
     }
     let authorization = header(wire::AUTHORIZATION);
-    let caller = authenticate(authorization.as_deref(), shared.verifier.as_deref())?;
+    let caller = authenticate(authorization.as_deref(), shared.verifier.as_deref()).await?;
+    if caller == Caller::Anonymous && !endpoint.rpc.public {
+        return Err(ServiceError::unauthorized(format!(
+            "{} requires a bearer token",
+            endpoint.rpc.name
+        )));
+    }
     let trace = header(wire::TRACEPARENT).map(|traceparent| TraceContext {
         traceparent,
         tracestate: header(wire::TRACESTATE),
@@ -164,7 +170,7 @@ async fn process(
 }
 
 /// The caller a request's `Authorization` header proves; no header means anonymous.
-fn authenticate(
+async fn authenticate(
     authorization: Option<&str>,
     verifier: Option<&dyn TokenVerifier>,
 ) -> Result<Caller, ServiceError> {
@@ -177,6 +183,7 @@ fn authenticate(
         .ok_or_else(|| ServiceError::unauthorized(auth::AuthError::NotConfigured.to_string()))?;
     verifier
         .verify(token)
+        .await
         .map(Caller::Authenticated)
         .map_err(|e| ServiceError::unauthorized(e.to_string()))
 }

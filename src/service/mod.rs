@@ -161,4 +161,7 @@ pub enum StartError {
     /// The runtime refused the definition or could not subscribe.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The token verification keys could not be loaded.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard::auth::{AuthSettings, Hs256Verifier, sign_hs256};
+use switchboard::auth::{AuthSettings, JwtVerifier, sign_hs256};
 use switchboard::service::RuntimeSettings;
 use switchboard::settings::Secret;
 use switchboard::{BusError, CallOptions};
@@ -78,7 +78,7 @@ async fn a_verified_token_names_the_caller_and_is_forwarded() {
         hs256_secret: Some(secret.clone()),
         ..Default::default()
     };
-    let verifier = Arc::new(Hs256Verifier::new(&secret, &auth));
+    let verifier = Arc::new(JwtVerifier::new(&auth).await.expect("a verifier"));
     let _probe = world
         .start_probe_with(
             RuntimeSettings::default(),
@@ -121,7 +121,7 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
         hs256_secret: Some(secret.clone()),
         ..Default::default()
     };
-    let verifier = Arc::new(Hs256Verifier::new(&secret, &auth));
+    let verifier = Arc::new(JwtVerifier::new(&auth).await.expect("a verifier"));
     let probe = world
         .start_probe_with(
             RuntimeSettings::default(),
@@ -154,7 +154,9 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
         .start_probe_with(
             RuntimeSettings::default(),
             memory_store().await,
-            Some(Arc::new(Hs256Verifier::new(&secret, &strict))),
+            Some(Arc::new(
+                JwtVerifier::new(&strict).await.expect("a verifier"),
+            )),
         )
         .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -292,4 +294,42 @@ async fn requests_carry_the_switchboard_headers() {
     assert_eq!(get(wire::AUTHORIZATION).as_deref(), Some("Bearer tok"));
     assert_eq!(get(wire::TRACEPARENT).as_deref(), Some(TRACEPARENT));
     assert_eq!(get(wire::TRACESTATE).as_deref(), Some("vendor=1"));
+}
+
+#[tokio::test]
+async fn an_rpc_that_is_not_public_refuses_anonymous_callers() {
+    let world = World::new().await;
+    let secret = Secret::new("test-secret-of-enough-length-0123456789");
+    let auth = AuthSettings {
+        hs256_secret: Some(secret.clone()),
+        ..Default::default()
+    };
+    let verifier = Arc::new(JwtVerifier::new(&auth).await.expect("a verifier"));
+    let probe = world
+        .start_probe_with(
+            RuntimeSettings::default(),
+            memory_store().await,
+            Some(verifier),
+        )
+        .await;
+    let token = sign_hs256(&secret, &auth, "user-7", &[], Duration::from_secs(60)).expect("signs");
+
+    let anonymous = world.probe_client().whoami(echo("who")).await;
+    let known = world
+        .probe_client()
+        .whoami_with(echo("who"), CallOptions::default().bearer_token(&token))
+        .await;
+
+    match anonymous {
+        Err(BusError::Unauthorized { message, .. }) => {
+            assert!(message.contains("requires a bearer token"))
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+    assert_eq!(echoed(known.expect("with a token")).caller, "user-7");
+    assert_eq!(
+        probe.calls(),
+        1,
+        "the anonymous call never reached the handler"
+    );
 }

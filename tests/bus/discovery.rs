@@ -87,6 +87,7 @@ async fn info_lists_each_endpoint_with_its_subject_and_queue_group() {
         vec![
             ("Echo".into(), "probe.v1.echo".into(), "probe".into()),
             ("Record".into(), "probe.v1.record".into(), "probe".into()),
+            ("Whoami".into(), "probe.v1.whoami".into(), "probe".into()),
         ]
     );
 }
@@ -130,5 +131,5 @@ async fn stats_count_requests_errors_and_processing_time() {
         .find(|e| e.name == "Record")
         .expect("Record");
     assert_eq!((record.requests, record.errors), (1, 1));
-    assert_eq!(replies[0]["endpoints"].as_array().map(Vec::len), Some(2));
+    assert_eq!(replies[0]["endpoints"].as_array().map(Vec::len), Some(3));
 }

@@ -138,6 +138,10 @@ impl ProbeHandler for ProbeImpl {
     async fn record(&self, ctx: Context, request: EchoRequest) -> Result<Outcome, ServiceError> {
         self.observe(ctx, request).await
     }
+
+    async fn whoami(&self, ctx: Context, request: EchoRequest) -> Result<Outcome, ServiceError> {
+        self.observe(ctx, request).await
+    }
 }
 
 pub fn echo(text: &str) -> EchoRequest {

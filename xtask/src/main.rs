@@ -11,6 +11,8 @@
 #![allow(clippy::disallowed_methods)]
 
 mod dev;
+mod docker_lint;
+mod helm;
 mod nats;
 mod test;
 
@@ -28,6 +30,7 @@ commands:
   test [args]   run `cargo test --workspace [args]` with NATS_SERVER_BIN set
   dev           run nats-server and every service locally until Ctrl-C
                 (uses NATS_URL instead of starting a server when it is set)
+  deploy-check [docker|helm]  lint docker/ and helm/ offline (pinned hadolint, helm, k8s 1.29/1.35 schemas)
   help          print this text
 ";
 
@@ -57,6 +60,7 @@ fn run() -> Result<ExitCode> {
             no_extra_args("dev", &rest)?;
             dev::run(&repo_root()?)
         }
+        Some("deploy-check") => helm::run(&repo_root()?, &rest),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

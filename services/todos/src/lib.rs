@@ -45,7 +45,7 @@ impl Application {
         let definition =
             todos_service(handlers::Todos::new(todos)).version(env!("CARGO_PKG_VERSION"));
         let running = ServiceRuntime::new(definition, bus, store, settings.runtime.clone())
-            .verifier(settings.auth.verifier())
+            .verifier(settings.auth.verifier().await?)
             .start()
             .await?;
         Ok(Self { running })

@@ -47,7 +47,7 @@ impl Application {
         let definition =
             users_service(handlers::Users::new(users)).version(env!("CARGO_PKG_VERSION"));
         let running = ServiceRuntime::new(definition, bus, store, settings.runtime.clone())
-            .verifier(settings.auth.verifier())
+            .verifier(settings.auth.verifier().await?)
             .start()
             .await?;
         Ok(Self { running })

@@ -15,14 +15,16 @@ const MAX_ATTEMPTS: usize = 5;
 
 pub(super) async fn handle(
     todos: &Collection<TodoRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: CompleteTodoRequest,
 ) -> Result<Outcome, ServiceError> {
     require("id", &request.id)?;
+    ctx.require_identity()?;
     for _ in 0..MAX_ATTEMPTS {
         let Some(mut todo) = todos.get(&request.id).await? else {
             return Ok(Outcome::NotFound(TodoNotFound { id: request.id }));
         };
+        ctx.require_owner(&todo.value.owner_id)?;
         if todo.value.completed_at_ms.is_some() {
             return Ok(Outcome::Completed(TodoRecord::to_wire(&todo)));
         }

@@ -12,10 +12,11 @@ const MAX_TITLE: usize = 500;
 
 pub(super) async fn handle(
     todos: &Collection<TodoRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: CreateTodoRequest,
 ) -> Result<Outcome, ServiceError> {
     require("owner_id", &request.owner_id)?;
+    ctx.require_owner(&request.owner_id)?;
     let title = request.title.trim();
     let length = title.chars().count();
     if length == 0 || length > MAX_TITLE {

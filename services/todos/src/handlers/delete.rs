@@ -11,14 +11,16 @@ use crate::record::TodoRecord;
 
 pub(super) async fn handle(
     todos: &Collection<TodoRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: DeleteTodoRequest,
 ) -> Result<Outcome, ServiceError> {
     require("id", &request.id)?;
+    ctx.require_identity()?;
     let not_found = |id: String| Outcome::NotFound(TodoNotFound { id });
     let Some(todo) = todos.get(&request.id).await? else {
         return Ok(not_found(request.id));
     };
+    ctx.require_owner(&todo.value.owner_id)?;
     let tx = todos.delete(Transaction::new(), &todo.id, Some(todo.version));
     match todos.store().commit(tx).await {
         Ok(()) => Ok(Outcome::Deleted(TodoDeleted { id: todo.id })),

@@ -9,12 +9,16 @@ use crate::record::TodoRecord;
 
 pub(super) async fn handle(
     todos: &Collection<TodoRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: GetTodoRequest,
 ) -> Result<Outcome, ServiceError> {
     require("id", &request.id)?;
+    ctx.require_identity()?;
     Ok(match todos.get(&request.id).await? {
-        Some(todo) => Outcome::Found(TodoRecord::to_wire(&todo)),
+        Some(todo) => {
+            ctx.require_owner(&todo.value.owner_id)?;
+            Outcome::Found(TodoRecord::to_wire(&todo))
+        }
         None => Outcome::NotFound(TodoNotFound { id: request.id }),
     })
 }

@@ -10,10 +10,11 @@ use crate::record::TodoRecord;
 
 pub(super) async fn handle(
     todos: &Collection<TodoRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: ListTodosByOwnerRequest,
 ) -> Result<ListTodosByOwnerReply, ServiceError> {
     require("owner_id", &request.owner_id)?;
+    ctx.require_owner(&request.owner_id)?;
     let page = request.page.unwrap_or_default();
     let after = Some(page.after).filter(|a| !a.is_empty());
     let found = todos

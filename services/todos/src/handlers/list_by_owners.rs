@@ -10,7 +10,7 @@ use crate::record::TodoRecord;
 
 pub(super) async fn handle(
     todos: &Collection<TodoRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: ListTodosByOwnersRequest,
 ) -> Result<ListTodosByOwnersReply, ServiceError> {
     if request.owner_ids.len() > MAX_BATCH {
@@ -18,6 +18,9 @@ pub(super) async fn handle(
             "owner_ids",
             format!("at most {MAX_BATCH} owners per request"),
         ));
+    }
+    for owner_id in &request.owner_ids {
+        ctx.require_owner(owner_id)?;
     }
     let limit = store::page_size(request.limit_per_owner);
     let mut owners = Vec::with_capacity(request.owner_ids.len());

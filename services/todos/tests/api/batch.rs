@@ -14,7 +14,7 @@ async fn one_request_lists_the_todos_of_many_owners_in_request_order() {
     app.create_todo("bob", "bob 0").await;
 
     let reply = app
-        .todos
+        .admin
         .list_by_owners(ListTodosByOwnersRequest {
             owner_ids: vec!["bob".into(), "carol".into(), "ada".into()],
             limit_per_owner: 2,
@@ -43,7 +43,7 @@ async fn too_many_owners_are_refused() {
     let app = spawn_app().await;
 
     let result = app
-        .todos
+        .admin
         .list_by_owners(ListTodosByOwnersRequest {
             owner_ids: (0..1001).map(|n| n.to_string()).collect(),
             limit_per_owner: 0,

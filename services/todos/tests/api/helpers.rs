@@ -1,17 +1,27 @@
 //! `spawn_app()`: a nats-server, a todos service on a temp-dir store, and a client.
 
+use std::time::Duration;
+
 use switchboard::Bus;
-use switchboard::auth::AuthSettings;
+use switchboard::auth::{ADMIN_ROLE, AuthSettings, sign_hs256};
 use switchboard::bus::BusSettings;
 use switchboard::proto::todos::v1::{CreateTodoRequest, Todo, TodosClient, create_todo_reply};
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::ServiceSettings;
+use switchboard::settings::{Secret, ServiceSettings};
 use switchboard::testing::NatsServer;
 use todos::Application;
 
+/// The development secret the test service verifies tokens with.
+const SECRET: &str = "todos-tests-secret-0123456789abcdef";
+
 pub struct TestApp {
     pub _server: NatsServer,
+    /// A client acting as the user `ada`.
     pub todos: TodosClient,
+    /// A client acting as an administrator.
+    pub admin: TodosClient,
+    /// The bus without a token.
+    pub bus: Bus,
     pub _app: Application,
     pub _dir: tempfile::TempDir,
 }
@@ -23,7 +33,7 @@ pub async fn spawn_app() -> TestApp {
         bus: BusSettings::new(server.url()),
         runtime: RuntimeSettings::default(),
         store_url: format!("sqlite://{}", dir.path().join("todos.db").display()),
-        auth: AuthSettings::default(),
+        auth: auth_settings(),
     };
     let app = Application::build(settings)
         .await
@@ -33,20 +43,47 @@ pub async fn spawn_app() -> TestApp {
         .expect("connects");
     TestApp {
         _server: server,
-        todos: TodosClient::new(bus),
+        todos: TodosClient::new(bus.with_bearer_token(&token("ada", &[]))),
+        admin: TodosClient::new(bus.with_bearer_token(&token("root", &[ADMIN_ROLE]))),
+        bus,
         _app: app,
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// A client acting as user `subject`.
+    pub fn client_as(&self, subject: &str) -> TodosClient {
+        TodosClient::new(self.bus.with_bearer_token(&token(subject, &[])))
+    }
+
+    /// Creates a todo for `owner` (as an administrator).
     pub async fn create_todo(&self, owner: &str, title: &str) -> Todo {
         let request = CreateTodoRequest {
             owner_id: owner.to_string(),
             title: title.to_string(),
         };
-        match self.todos.create(request).await.expect("create succeeds") {
+        match self.admin.create(request).await.expect("create succeeds") {
             create_todo_reply::Outcome::Created(todo) => todo,
         }
     }
+}
+
+fn auth_settings() -> AuthSettings {
+    AuthSettings {
+        hs256_secret: Some(Secret::new(SECRET)),
+        ..Default::default()
+    }
+}
+
+/// A token for user `subject` with `roles`, valid for a minute.
+pub fn token(subject: &str, roles: &[&str]) -> String {
+    sign_hs256(
+        &Secret::new(SECRET),
+        &auth_settings(),
+        subject,
+        roles,
+        Duration::from_secs(60),
+    )
+    .expect("signs a token")
 }

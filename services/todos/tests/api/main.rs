@@ -2,5 +2,6 @@
 
 mod helpers;
 
+mod access;
 mod batch;
 mod lifecycle;

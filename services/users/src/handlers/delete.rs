@@ -1,5 +1,6 @@
-//! `Users.Delete`: removes a user.
+//! `Users.Delete`: removes a user; only administrators may.
 
+use switchboard::auth::ADMIN_ROLE;
 use switchboard::proto::users::v1::{
     DeleteUserRequest, UserDeleted, UserNotFound, delete_user_reply::Outcome,
 };
@@ -10,9 +11,10 @@ use crate::record::UserRecord;
 
 pub(super) async fn handle(
     users: &Collection<UserRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: DeleteUserRequest,
 ) -> Result<Outcome, ServiceError> {
+    ctx.require_role(ADMIN_ROLE)?;
     if request.id.is_empty() {
         return Err(ServiceError::invalid_field("id", "is required"));
     }

@@ -1,18 +1,26 @@
 //! `spawn_app()`: a nats-server, a users service on a temp-dir store, and a client.
 
+use std::time::Duration;
+
 use switchboard::Bus;
-use switchboard::auth::AuthSettings;
+use switchboard::auth::{ADMIN_ROLE, AuthSettings, sign_hs256};
 use switchboard::bus::BusSettings;
 use switchboard::proto::users::v1::{CreateUserRequest, User, UsersClient, create_user_reply};
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::ServiceSettings;
+use switchboard::settings::{Secret, ServiceSettings};
 use switchboard::store;
 use switchboard::testing::NatsServer;
 use users::Application;
 
+/// The development secret the test service verifies tokens with.
+pub const SECRET: &str = "users-tests-secret-0123456789abcdef";
+
 pub struct TestApp {
     pub server: NatsServer,
+    /// A client acting as an administrator.
     pub users: UsersClient,
+    /// The bus without a token, for acting as someone else.
+    pub bus: Bus,
     pub app: Option<Application>,
     pub dir: tempfile::TempDir,
 }
@@ -25,7 +33,8 @@ pub async fn spawn_app() -> TestApp {
         .expect("connects");
     let mut app = TestApp {
         server,
-        users: UsersClient::new(bus),
+        users: UsersClient::new(bus.with_bearer_token(&token("root", &[ADMIN_ROLE]))),
+        bus,
         app: None,
         dir,
     };
@@ -43,7 +52,7 @@ impl TestApp {
             bus: BusSettings::new(self.server.url()),
             runtime: RuntimeSettings::default(),
             store_url: self.store_url(),
-            auth: AuthSettings::default(),
+            auth: auth_settings(),
         }
     }
 
@@ -92,5 +101,36 @@ pub fn create_request(email: &str) -> CreateUserRequest {
     CreateUserRequest {
         email: email.to_string(),
         display_name: "Ada".to_string(),
+    }
+}
+
+pub fn auth_settings() -> AuthSettings {
+    AuthSettings {
+        hs256_secret: Some(Secret::new(SECRET)),
+        ..Default::default()
+    }
+}
+
+/// A token for user `subject` with `roles`, valid for a minute.
+pub fn token(subject: &str, roles: &[&str]) -> String {
+    sign_hs256(
+        &Secret::new(SECRET),
+        &auth_settings(),
+        subject,
+        roles,
+        Duration::from_secs(60),
+    )
+    .expect("signs a token")
+}
+
+impl TestApp {
+    /// A client acting as user `subject` without roles.
+    pub fn client_as(&self, subject: &str) -> UsersClient {
+        UsersClient::new(self.bus.with_bearer_token(&token(subject, &[])))
+    }
+
+    /// A client sending no token.
+    pub fn anonymous(&self) -> UsersClient {
+        UsersClient::new(self.bus.clone())
     }
 }

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod access;
 mod create;
 mod lookups;
 mod shutdown;

@@ -19,6 +19,7 @@ async fn sigterm_answers_every_accepted_request_then_exits_zero() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_users"))
         .env("NATS_URL", app.server.url())
         .env("STORE_URL", app.store_url())
+        .env("JWT_HS256_SECRET", crate::helpers::SECRET)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -1,17 +1,26 @@
 //! Who is calling: the caller identity a handler sees, built from the bearer token the
 //! gateway forwards in `Authorization`, and the hook that verifies that token.
 //!
-//! Services verify tokens themselves (they never trust a caller's word for who it is).
-//! This module ships HS256 verification with a shared secret; the gateway issue adds
-//! RS256/ES256 with a JWKS behind the same [`TokenVerifier`] trait.
+//! Services verify tokens themselves (they never trust a caller's word for who it is),
+//! with the same key material as the gateway: an HS256 shared secret (development) and/or
+//! RS256/ES256 public keys from a JWKS (file or URL; [`jwks`]). [`jwt`] holds the verifier.
 
+pub mod jwks;
+pub mod jwt;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+pub use jwt::JwtVerifier;
 
 use crate::settings::{Env, Secret, SettingsError};
+
+/// The role that may act on every user's data.
+pub const ADMIN_ROLE: &str = "admin";
 
 /// Default clock skew tolerated on `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -64,12 +73,17 @@ pub enum AuthError {
     /// A token came but this service has no key to verify it with.
     #[error("this service cannot verify tokens: no verification key is configured")]
     NotConfigured,
+    /// The key set could not be loaded (a configuration or availability problem, not the
+    /// caller's fault).
+    #[error("the key set is unavailable: {0}")]
+    KeySet(String),
 }
 
 /// Verifies a bearer token and says who it belongs to.
+#[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync + 'static {
     /// The identity `token` proves, or why it proves nothing.
-    fn verify(&self, token: &str) -> Result<Identity, AuthError>;
+    async fn verify(&self, token: &str) -> Result<Identity, AuthError>;
 }
 
 /// How tokens are verified (`JWT_*`).
@@ -77,6 +91,8 @@ pub trait TokenVerifier: Send + Sync + 'static {
 pub struct AuthSettings {
     /// Shared HS256 secret (`JWT_HS256_SECRET`), for development.
     pub hs256_secret: Option<Secret>,
+    /// Where RS256/ES256 public keys come from (`JWT_JWKS_URL` or `JWT_JWKS_FILE`).
+    pub jwks: Option<jwks::JwksSource>,
     /// Required `iss`, when set (`JWT_ISSUER`).
     pub issuer: Option<String>,
     /// Required `aud`, when set (`JWT_AUDIENCE`).
@@ -86,10 +102,31 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// Reads `JWT_HS256_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_LEEWAY_SECS`.
+    /// Reads `JWT_HS256_SECRET`, `JWT_JWKS_URL`, `JWT_JWKS_FILE`, `JWT_ISSUER`,
+    /// `JWT_AUDIENCE` and `JWT_LEEWAY_SECS`.
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let jwks = match (env.string("JWT_JWKS_URL"), env.string("JWT_JWKS_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::Inconsistent(
+                    "set only one of JWT_JWKS_URL and JWT_JWKS_FILE".into(),
+                ));
+            }
+            (Some(url), None) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(SettingsError::Invalid {
+                        var: "JWT_JWKS_URL",
+                        value: url,
+                        reason: "must be an http(s) URL".into(),
+                    });
+                }
+                Some(jwks::JwksSource::Url(url))
+            }
+            (None, Some(path)) => Some(jwks::JwksSource::File(PathBuf::from(path))),
+            (None, None) => None,
+        };
         Ok(Self {
             hs256_secret: env.string("JWT_HS256_SECRET").map(Secret::new),
+            jwks,
             issuer: env.string("JWT_ISSUER"),
             audience: env.string("JWT_AUDIENCE"),
             leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", DEFAULT_LEEWAY.as_secs())?),
@@ -97,62 +134,13 @@ impl AuthSettings {
     }
 
     /// The verifier these settings describe; `None` when no key is configured, in which
-    /// case requests carrying a token are refused.
-    pub fn verifier(&self) -> Option<Arc<dyn TokenVerifier>> {
-        let secret = self.hs256_secret.as_ref()?;
-        Some(Arc::new(Hs256Verifier::new(secret, self)))
-    }
-}
-
-/// Verifies HS256 tokens signed with a shared secret; `alg: none` and every other
-/// algorithm are refused.
-pub struct Hs256Verifier {
-    key: DecodingKey,
-    validation: Validation,
-}
-
-impl Hs256Verifier {
-    /// A verifier for tokens signed with `secret`, checking `iss`/`aud` as `settings` says.
-    pub fn new(secret: &Secret, settings: &AuthSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = settings.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        if let Some(issuer) = &settings.issuer {
-            validation.set_issuer(&[issuer]);
+    /// case requests carrying a token are refused. A JWKS file that cannot be read is an
+    /// error; a JWKS URL that does not answer yet is retried when the first token comes.
+    pub async fn verifier(&self) -> Result<Option<Arc<dyn TokenVerifier>>, AuthError> {
+        if self.hs256_secret.is_none() && self.jwks.is_none() {
+            return Ok(None);
         }
-        match &settings.audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
-        }
-        Self {
-            key: DecodingKey::from_secret(secret.expose().as_bytes()),
-            validation,
-        }
-    }
-}
-
-/// The claims Switchboard reads from a token.
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    roles: Vec<String>,
-    exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    iss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
-}
-
-impl TokenVerifier for Hs256Verifier {
-    fn verify(&self, token: &str) -> Result<Identity, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        Ok(Identity {
-            subject: data.claims.sub,
-            roles: data.claims.roles,
-        })
+        Ok(Some(Arc::new(JwtVerifier::new(self).await?)))
     }
 }
 
@@ -163,6 +151,18 @@ pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
         return Err(AuthError::Malformed);
     }
     Ok(token.trim())
+}
+
+/// The claims a development token carries.
+#[derive(Debug, Serialize)]
+struct DevClaims {
+    sub: String,
+    roles: Vec<String>,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
 }
 
 /// Signs a development HS256 token for `subject` with `roles`, valid for `ttl`, carrying
@@ -179,7 +179,7 @@ pub fn sign_hs256(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_err(|e| AuthError::Invalid(e.to_string()))?
         .as_secs();
-    let claims = Claims {
+    let claims = DevClaims {
         sub: subject.to_string(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         exp,

@@ -1,0 +1,84 @@
+//! The caller of an HTTP request: no `Authorization` header means anonymous; a header
+//! that does not verify ends the request with 401 before any field runs.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use switchboard::auth::{self, Caller};
+use switchboard::bus::TraceContext;
+
+use super::AppState;
+use crate::dispatch::RequestScope;
+
+/// The scope of one request: its caller, forwarded token, trace context and deadline.
+pub async fn scope(state: &AppState, headers: &HeaderMap) -> Result<Arc<RequestScope>, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let (caller, token) = match authorization {
+        None => (Caller::Anonymous, None),
+        Some(value) => {
+            let (caller, token) = verify(state, &value).await?;
+            (caller, Some(token))
+        }
+    };
+    Ok(Arc::new(RequestScope {
+        bus: state.bus.clone(),
+        caller,
+        token,
+        trace: trace_context(headers),
+        deadline: SystemTime::now() + state.settings.request_timeout,
+    }))
+}
+
+/// Verifies an `Authorization` value (from a header or a WebSocket init payload).
+pub async fn verify(state: &AppState, authorization: &str) -> Result<(Caller, String), Response> {
+    let token = auth::bearer_token(authorization).map_err(|e| unauthorized(&e.to_string()))?;
+    let verifier = state
+        .verifier
+        .as_ref()
+        .ok_or_else(|| unauthorized("this gateway cannot verify tokens: no key is configured"))?;
+    match verifier.verify(token).await {
+        Ok(identity) => Ok((Caller::Authenticated(identity), token.to_string())),
+        Err(error) => {
+            tracing::info!(%error, "token refused");
+            Err(unauthorized(&error.to_string()))
+        }
+    }
+}
+
+/// The W3C trace context of the request, when it has a well-formed one.
+fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
+    let traceparent = headers.get("traceparent")?.to_str().ok()?.trim();
+    // version-traceid-parentid-flags: 2 + 32 + 16 + 2 hex digits and 3 dashes.
+    let well_formed =
+        traceparent.len() == 55 && traceparent.split('-').map(str::len).eq([2, 32, 16, 2]);
+    if !well_formed {
+        return None;
+    }
+    Some(TraceContext {
+        traceparent: traceparent.to_string(),
+        tracestate: headers
+            .get("tracestate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    })
+}
+
+/// 401 with a GraphQL error body and a `WWW-Authenticate` challenge.
+fn unauthorized(message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]
+    });
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::CONTENT_TYPE, "application/graphql-response+json"),
+            (header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}

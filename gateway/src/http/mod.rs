@@ -1,0 +1,77 @@
+//! The HTTP surface: GraphQL over HTTP (`POST`/`GET /graphql`), GraphQL over WebSocket
+//! (`/graphql/ws`, `graphql-transport-ws`), GraphiQL, `/healthz`, `/readyz`, `/metrics`.
+
+mod auth;
+mod graphql;
+mod ops;
+mod ws;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::get;
+use switchboard::Bus;
+use switchboard::auth::TokenVerifier;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
+
+use crate::readiness::Readiness;
+use crate::schema::GatewaySchema;
+use crate::settings::GatewaySettings;
+
+pub use ops::metrics_handle;
+
+/// The path GraphQL is served at.
+pub const GRAPHQL_PATH: &str = "/graphql";
+/// The path GraphQL over WebSocket is served at.
+pub const WEBSOCKET_PATH: &str = "/graphql/ws";
+
+/// What every HTTP handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The schema and its routes.
+    pub schema: Arc<GatewaySchema>,
+    /// The bus requests go out on.
+    pub bus: Bus,
+    /// Verifies bearer tokens; `None` refuses every token.
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+    /// The settings.
+    pub settings: Arc<GatewaySettings>,
+    /// Whether every subject the schema needs is served.
+    pub readiness: Arc<Readiness>,
+}
+
+/// The router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.settings.cors_origins);
+    Router::new()
+        .route(GRAPHQL_PATH, get(graphql::get).post(graphql::post))
+        .route(WEBSOCKET_PATH, get(ws::upgrade))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(cors)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// CORS for the configured origins; with none configured, browsers only allow same-origin.
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]);
+    if origins.iter().any(|o| o == "*") {
+        return layer.allow_origin(AllowOrigin::any());
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    layer.allow_origin(AllowOrigin::list(list))
+}

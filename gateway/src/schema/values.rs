@@ -1,0 +1,260 @@
+//! Conversions between GraphQL values and protobuf messages (through `prost-reflect`).
+//!
+//! The type mapping (also written in ARCHITECTURE.md):
+//! `string` → `String`; `bool` → `Boolean`; 32-bit integers → `Int` (unsigned ones refuse
+//! negative input); 64-bit integers → `Int64`/`UInt64`, decimal strings, because GraphQL's
+//! `Int` is 32-bit; `float`/`double` → `Float`; `bytes` → `Base64`;
+//! `google.protobuf.Timestamp` → `DateTime` (RFC 3339); enums → enums; `repeated` → lists;
+//! messages → objects (outputs) and `<Message>Input` (inputs).
+
+use async_graphql::dynamic::FieldValue;
+use async_graphql::{Name, Value as GqlValue};
+use base64::Engine;
+use heck::ToLowerCamelCase;
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value as PbValue};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The proto name of the type that becomes `DateTime`.
+pub const TIMESTAMP: &str = "google.protobuf.Timestamp";
+
+/// The GraphQL name of a proto field.
+pub fn graphql_name(field: &FieldDescriptor) -> String {
+    field.name().to_lower_camel_case()
+}
+
+/// The GraphQL default of an argument for `field`: the proto3 default of a singular
+/// scalar or enum (so it may be left out, as in protobuf), none for the rest.
+pub fn default_input(field: &FieldDescriptor) -> Option<GqlValue> {
+    if field.is_list() || field.supports_presence() {
+        return None;
+    }
+    Some(match field.kind() {
+        Kind::String => GqlValue::String(String::new()),
+        Kind::Bytes => GqlValue::String(String::new()),
+        Kind::Bool => GqlValue::Boolean(false),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
+            GqlValue::from(0)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+            GqlValue::String("0".into())
+        }
+        Kind::Float | Kind::Double => GqlValue::from(0.0),
+        Kind::Enum(descriptor) => GqlValue::Enum(Name::new(descriptor.default_value().name())),
+        Kind::Message(_) => return None,
+    })
+}
+
+/// A request field's value is not acceptable; the message names the argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Builds a message of type `descriptor` from GraphQL input fields (arguments or an input
+/// object), leaving absent fields at their proto defaults.
+pub fn message_from_input<'a>(
+    descriptor: &MessageDescriptor,
+    mut get: impl FnMut(&str) -> Option<&'a GqlValue>,
+) -> Result<DynamicMessage, InputError> {
+    let mut message = DynamicMessage::new(descriptor.clone());
+    for field in descriptor.fields() {
+        let name = graphql_name(&field);
+        let Some(value) = get(&name) else { continue };
+        if matches!(value, GqlValue::Null) {
+            continue;
+        }
+        let converted = if field.is_list() {
+            let GqlValue::List(items) = value else {
+                return Err(InputError(format!("{name}: expected a list")));
+            };
+            let items = items
+                .iter()
+                .map(|item| single_input(&field.kind(), item, &name))
+                .collect::<Result<Vec<_>, _>>()?;
+            PbValue::List(items)
+        } else {
+            single_input(&field.kind(), value, &name)?
+        };
+        message.set_field(&field, converted);
+    }
+    Ok(message)
+}
+
+fn single_input(kind: &Kind, value: &GqlValue, name: &str) -> Result<PbValue, InputError> {
+    let wrong = |expected: &str| InputError(format!("{name}: expected {expected}"));
+    Ok(match kind {
+        Kind::String => match value {
+            GqlValue::String(s) => PbValue::String(s.clone()),
+            _ => return Err(wrong("a string")),
+        },
+        Kind::Bool => match value {
+            GqlValue::Boolean(b) => PbValue::Bool(*b),
+            _ => return Err(wrong("a boolean")),
+        },
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            let n = integer(value).ok_or_else(|| wrong("an integer"))?;
+            PbValue::I32(i32::try_from(n).map_err(|_| wrong("a 32-bit integer"))?)
+        }
+        Kind::Uint32 | Kind::Fixed32 => {
+            let n = integer(value).ok_or_else(|| wrong("an integer"))?;
+            PbValue::U32(u32::try_from(n).map_err(|_| wrong("a non-negative 32-bit integer"))?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            let n = integer(value).ok_or_else(|| wrong("an Int64 (a decimal string)"))?;
+            PbValue::I64(i64::try_from(n).map_err(|_| wrong("a 64-bit integer"))?)
+        }
+        Kind::Uint64 | Kind::Fixed64 => {
+            let n = integer(value).ok_or_else(|| wrong("a UInt64 (a decimal string)"))?;
+            PbValue::U64(u64::try_from(n).map_err(|_| wrong("a non-negative 64-bit integer"))?)
+        }
+        Kind::Float | Kind::Double => {
+            let GqlValue::Number(n) = value else {
+                return Err(wrong("a number"));
+            };
+            let f = n.as_f64().ok_or_else(|| wrong("a number"))?;
+            if matches!(kind, Kind::Float) {
+                PbValue::F32(f as f32)
+            } else {
+                PbValue::F64(f)
+            }
+        }
+        Kind::Bytes => match value {
+            GqlValue::String(s) => PbValue::Bytes(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| wrong("base64"))?
+                    .into(),
+            ),
+            _ => return Err(wrong("a base64 string")),
+        },
+        Kind::Enum(descriptor) => {
+            let GqlValue::Enum(item) = value else {
+                return Err(wrong("an enum value"));
+            };
+            let number = descriptor
+                .get_value_by_name(item.as_str())
+                .ok_or_else(|| wrong("a known enum value"))?
+                .number();
+            PbValue::EnumNumber(number)
+        }
+        Kind::Message(descriptor) if descriptor.full_name() == TIMESTAMP => {
+            let GqlValue::String(text) = value else {
+                return Err(wrong("a DateTime (RFC 3339)"));
+            };
+            let at = OffsetDateTime::parse(text, &Rfc3339)
+                .map_err(|_| wrong("a DateTime (RFC 3339)"))?;
+            let mut timestamp = DynamicMessage::new(descriptor.clone());
+            timestamp.set_field_by_name("seconds", PbValue::I64(at.unix_timestamp()));
+            timestamp.set_field_by_name(
+                "nanos",
+                PbValue::I32(i32::try_from(at.nanosecond()).unwrap_or(0)),
+            );
+            PbValue::Message(timestamp)
+        }
+        Kind::Message(descriptor) => {
+            let GqlValue::Object(fields) = value else {
+                return Err(wrong("an input object"));
+            };
+            let nested = message_from_input(descriptor, |key| fields.get(key))
+                .map_err(|e| InputError(format!("{name}.{}", e.0)))?;
+            PbValue::Message(nested)
+        }
+    })
+}
+
+/// An integer from a GraphQL number or a decimal string (how 64-bit values travel).
+fn integer(value: &GqlValue) -> Option<i128> {
+    match value {
+        GqlValue::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        GqlValue::String(s) => s.trim().parse::<i128>().ok(),
+        _ => None,
+    }
+}
+
+/// The GraphQL value of `field` in `parent`: `None` (null) for unset fields with presence.
+pub fn field_output(
+    parent: &DynamicMessage,
+    field: &FieldDescriptor,
+) -> Option<FieldValue<'static>> {
+    if field.supports_presence() && !parent.has_field(field) {
+        return None;
+    }
+    let value = parent.get_field(field);
+    if field.is_list() {
+        let items = value.as_list().unwrap_or_default();
+        return Some(FieldValue::list(items.iter().map(|item| {
+            single_output(&field.kind(), item).unwrap_or(FieldValue::NULL)
+        })));
+    }
+    if field.is_map() {
+        // Maps are refused when the schema is built; nothing reaches here.
+        return None;
+    }
+    single_output(&field.kind(), &value)
+}
+
+/// The GraphQL value of one (non-list) protobuf value of `kind`.
+pub fn single_output(kind: &Kind, value: &PbValue) -> Option<FieldValue<'static>> {
+    let plain = |v: GqlValue| Some(FieldValue::value(v));
+    match (kind, value) {
+        (Kind::Message(descriptor), PbValue::Message(message))
+            if descriptor.full_name() == TIMESTAMP =>
+        {
+            timestamp_output(message).map(|text| FieldValue::value(GqlValue::String(text)))
+        }
+        (Kind::Message(_), PbValue::Message(message)) => {
+            Some(FieldValue::owned_any(message.clone()))
+        }
+        (Kind::Enum(descriptor), PbValue::EnumNumber(number)) => descriptor
+            .get_value(*number)
+            .and_then(|v| plain(GqlValue::Enum(Name::new(v.name())))),
+        (_, PbValue::Bool(b)) => plain(GqlValue::Boolean(*b)),
+        (_, PbValue::I32(n)) => plain(GqlValue::from(*n)),
+        (_, PbValue::U32(n)) => plain(GqlValue::from(*n)),
+        (_, PbValue::I64(n)) => plain(GqlValue::String(n.to_string())),
+        (_, PbValue::U64(n)) => plain(GqlValue::String(n.to_string())),
+        (_, PbValue::F32(n)) => plain(GqlValue::from(f64::from(*n))),
+        (_, PbValue::F64(n)) => plain(GqlValue::from(*n)),
+        (_, PbValue::String(s)) => plain(GqlValue::String(s.clone())),
+        (_, PbValue::Bytes(b)) => plain(GqlValue::String(
+            base64::engine::general_purpose::STANDARD.encode(b),
+        )),
+        _ => None,
+    }
+}
+
+/// RFC 3339 text of a `google.protobuf.Timestamp`.
+fn timestamp_output(message: &DynamicMessage) -> Option<String> {
+    let seconds = message.get_field_by_name("seconds")?.as_i64()?;
+    let nanos = message.get_field_by_name("nanos")?.as_i32()?;
+    let at = OffsetDateTime::from_unix_timestamp(seconds).ok()?
+        + time::Duration::nanoseconds(i64::from(nanos));
+    at.format(&Rfc3339).ok()
+}
+
+/// The string form of a key field's value (relations key on ids, usually strings).
+pub fn key_string(value: &PbValue) -> Option<String> {
+    match value {
+        PbValue::String(s) => Some(s.clone()),
+        PbValue::I32(n) => Some(n.to_string()),
+        PbValue::I64(n) => Some(n.to_string()),
+        PbValue::U32(n) => Some(n.to_string()),
+        PbValue::U64(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The GraphQL value of a protobuf value that may be a list of `kind` values.
+pub fn single_output_or_list(kind: &Kind, value: &PbValue) -> Option<FieldValue<'static>> {
+    match value {
+        PbValue::List(items) => {
+            Some(FieldValue::list(items.iter().map(|item| {
+                single_output(kind, item).unwrap_or(FieldValue::NULL)
+            })))
+        }
+        other => single_output(kind, other),
+    }
+}

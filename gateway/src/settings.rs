@@ -1,0 +1,107 @@
+//! The gateway's configuration (`GATEWAY_*`, plus the bus and auth variables every
+//! binary reads), loaded once in `main`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchboard::auth::AuthSettings;
+use switchboard::bus::BusSettings;
+use switchboard::settings::{Env, SettingsError};
+
+use crate::limits::Limits;
+
+/// Default listen address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// Default bound on a request body: far above any real query, far below a memory problem.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// Default time one GraphQL request may take, every bus request included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the gateway is configured with.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Where to listen (`GATEWAY_ADDR`).
+    pub addr: SocketAddr,
+    /// How to reach NATS.
+    pub bus: BusSettings,
+    /// How tokens are verified.
+    pub auth: AuthSettings,
+    /// Query shape limits (`GATEWAY_MAX_DEPTH`, `…_COMPLEXITY`, `…_ALIASES`, `…_ROOT_FIELDS`).
+    pub limits: Limits,
+    /// Largest request body accepted (`GATEWAY_MAX_BODY_BYTES`); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Time one request may take (`GATEWAY_REQUEST_TIMEOUT_MS`).
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS (`GATEWAY_CORS_ORIGINS`, comma-separated, or `*`); none by default.
+    pub cors_origins: Vec<String>,
+    /// Whether introspection is answered (`GATEWAY_INTROSPECTION`, default true).
+    pub introspection: bool,
+    /// Whether browsers get GraphiQL at the GraphQL path (`GATEWAY_GRAPHIQL`, default true).
+    pub graphiql: bool,
+}
+
+impl GatewaySettings {
+    /// Settings with every value at its default, talking to NATS at `nats_url`.
+    pub fn new(nats_url: &str) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            bus: BusSettings::new(nats_url),
+            auth: AuthSettings::default(),
+            limits: Limits::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            cors_origins: Vec::new(),
+            introspection: true,
+            graphiql: true,
+        }
+    }
+
+    /// Reads the settings from `env`.
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let defaults = Limits::default();
+        let addr_text = env
+            .string("GATEWAY_ADDR")
+            .unwrap_or_else(|| DEFAULT_ADDR.into());
+        let addr =
+            addr_text
+                .parse()
+                .map_err(|e: std::net::AddrParseError| SettingsError::Invalid {
+                    var: "GATEWAY_ADDR",
+                    value: addr_text.clone(),
+                    reason: e.to_string(),
+                })?;
+        let positive = |var: &'static str, default: usize| -> Result<usize, SettingsError> {
+            let value = env.parse(var, default)?;
+            if value == 0 {
+                return Err(SettingsError::Inconsistent(format!(
+                    "{var} must be at least 1"
+                )));
+            }
+            Ok(value)
+        };
+        Ok(Self {
+            addr,
+            bus: BusSettings::from_env(env)?,
+            auth: AuthSettings::from_env(env)?,
+            limits: Limits {
+                max_depth: positive("GATEWAY_MAX_DEPTH", defaults.max_depth)?,
+                max_complexity: positive("GATEWAY_MAX_COMPLEXITY", defaults.max_complexity)?,
+                max_aliases: env.parse("GATEWAY_MAX_ALIASES", defaults.max_aliases)?,
+                max_root_fields: positive("GATEWAY_MAX_ROOT_FIELDS", defaults.max_root_fields)?,
+            },
+            max_body_bytes: positive("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            request_timeout: env.millis("GATEWAY_REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT)?,
+            cors_origins: env
+                .string("GATEWAY_CORS_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            introspection: env.parse("GATEWAY_INTROSPECTION", true)?,
+            graphiql: env.parse("GATEWAY_GRAPHIQL", true)?,
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! Failures as GraphQL errors with `extensions.code`; partial data; nothing internal leaks.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{admin, spawn_system, token};
+
+#[tokio::test]
+async fn another_users_todos_are_forbidden() {
+    let system = spawn_system().await;
+    let ada = system.create_user("ada@example.org").await;
+    let bob = system.create_user("bob@example.org").await;
+    system.create_todo(&ada, "private").await;
+
+    let reply = system
+        .graphql(
+            "query($owner: String!) { todos(ownerId: $owner) { todos { title } } }",
+            json!({ "owner": ada }),
+            Some(&token(&bob, &[])),
+        )
+        .await;
+
+    assert_eq!(reply.error_codes(), ["FORBIDDEN"], "{}", reply.body);
+    assert_eq!(reply.json()["data"]["todos"], json!(null));
+}
+
+#[tokio::test]
+async fn deleting_a_user_without_the_admin_role_is_forbidden() {
+    let system = spawn_system().await;
+    let ada = system.create_user("ada@example.org").await;
+    let query = "mutation($id: String!) { deleteUser(id: $id) { __typename } }";
+
+    let as_ada = system
+        .graphql(query, json!({ "id": ada }), Some(&token(&ada, &[])))
+        .await;
+    let as_admin = system
+        .graphql(query, json!({ "id": ada }), Some(&admin()))
+        .await;
+
+    assert_eq!(as_ada.error_codes(), ["FORBIDDEN"], "{}", as_ada.body);
+    assert_eq!(
+        as_admin.json()["data"]["deleteUser"]["__typename"],
+        "UserDeleted"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_requests_reach_only_public_fields() {
+    let system = spawn_system().await;
+
+    let reply = system
+        .graphql(
+            "{ users { users { id } } probeEcho(text: \"public\") { ... on Echoed { text } } }",
+            json!({}),
+            None,
+        )
+        .await;
+
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.error_codes(), ["UNAUTHENTICATED"], "{}", reply.body);
+    let data = &reply.json()["data"];
+    assert_eq!(data["users"], json!(null));
+    assert_eq!(data["probeEcho"]["text"], "public");
+}
+
+#[tokio::test]
+async fn invalid_input_is_bad_user_input_with_the_services_message() {
+    let system = spawn_system().await;
+
+    let reply = system
+        .graphql(
+            "mutation { createUser(email: \"not-an-address\", displayName: \"X\") { __typename } }",
+            json!({}),
+            None,
+        )
+        .await;
+
+    assert_eq!(reply.error_codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+    assert!(
+        reply.json()["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("email:"))
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_service_is_unavailable_quickly_and_other_fields_still_resolve() {
+    let mut system = spawn_system().await;
+    let ada = system.create_user("ada@example.org").await;
+    system.stop_todos().await;
+    let started = Instant::now();
+
+    let reply = system
+        .graphql(
+            "query($id: String!) { user(id: $id) { ... on User { email } } todos(ownerId: $id) { todos { id } } }",
+            json!({ "id": ada }),
+            Some(&token(&ada, &[])),
+        )
+        .await;
+
+    let elapsed = started.elapsed();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.error_codes(), ["UNAVAILABLE"], "{}", reply.body);
+    assert_eq!(reply.json()["data"]["user"]["email"], "ada@example.org");
+    assert_eq!(reply.json()["data"]["todos"], json!(null));
+    let message = reply.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!message.contains("todos.v1"), "no subject leaks: {message}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "took {elapsed:?} against a 10 s deadline"
+    );
+}

@@ -1,0 +1,321 @@
+//! `spawn_system()`: nats-server, the users and todos services, the probe service and the
+//! gateway on a free port — and a client speaking HTTP to it.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use gateway::limits::Limits;
+use gateway::settings::GatewaySettings;
+use serde_json::{Value, json};
+use switchboard::auth::{ADMIN_ROLE, AuthSettings, sign_hs256};
+use switchboard::bus::BusSettings;
+use switchboard::service::RuntimeSettings;
+use switchboard::settings::{Secret, ServiceSettings};
+use switchboard::testing::NatsServer;
+use switchboard::{Bus, ServiceRuntime};
+
+/// The development secret of the default system.
+pub const SECRET: &str = "gateway-tests-secret-0123456789abcdef";
+
+/// How a test wants its system.
+pub struct Options {
+    pub auth: AuthSettings,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub introspection: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            auth: hs_auth(),
+            limits: Limits::default(),
+            max_body_bytes: gateway::settings::DEFAULT_MAX_BODY_BYTES,
+            introspection: true,
+        }
+    }
+}
+
+pub fn hs_auth() -> AuthSettings {
+    AuthSettings {
+        hs256_secret: Some(Secret::new(SECRET)),
+        ..Default::default()
+    }
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The `extensions.code` of every error.
+    pub fn error_codes(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub struct TestSystem {
+    _server: NatsServer,
+    pub bus: Bus,
+    pub base: String,
+    _users: users::Application,
+    pub todos: Option<todos::Application>,
+    _probe: switchboard::service::RunningService,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_system() -> TestSystem {
+    spawn_system_with(Options::default()).await
+}
+
+pub async fn spawn_system_with(options: Options) -> TestSystem {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let settings = |name: &str| ServiceSettings {
+        bus: BusSettings::new(server.url()),
+        runtime: RuntimeSettings::default(),
+        store_url: format!(
+            "sqlite://{}",
+            dir.path().join(format!("{name}.db")).display()
+        ),
+        auth: options.auth.clone(),
+    };
+    let users = users::Application::build(settings("users"))
+        .await
+        .expect("users starts");
+    let todos = todos::Application::build(settings("todos"))
+        .await
+        .expect("todos starts");
+    let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
+        .await
+        .expect("connects");
+    let probe = start_probe(&bus).await;
+    let mut gateway_settings = GatewaySettings::new(server.url());
+    gateway_settings.addr = "127.0.0.1:0".parse().expect("an address");
+    gateway_settings.auth = options.auth.clone();
+    gateway_settings.limits = options.limits;
+    gateway_settings.max_body_bytes = options.max_body_bytes;
+    gateway_settings.introspection = options.introspection;
+    let gateway_bus = Bus::connect(&gateway_settings.bus, gateway::SENDER)
+        .await
+        .expect("connects");
+    let app = gateway::Application::build_with(
+        gateway_settings,
+        gateway_bus,
+        switchboard::testing::proto::DESCRIPTOR_SET,
+    )
+    .await
+    .expect("the gateway starts");
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestSystem {
+        _server: server,
+        bus,
+        base,
+        _users: users,
+        todos: Some(todos),
+        _probe: probe,
+        _dir: dir,
+    }
+}
+
+/// A probe service that echoes, so the test-only contract has something behind it.
+async fn start_probe(bus: &Bus) -> switchboard::service::RunningService {
+    use switchboard::testing::proto::probe::v1::{
+        EchoRequest, Echoed, ProbeHandler, echo_reply::Outcome, probe_service,
+    };
+    struct Echo;
+    impl ProbeHandler for Echo {
+        async fn echo(
+            &self,
+            _: switchboard::Context,
+            r: EchoRequest,
+        ) -> Result<Outcome, switchboard::ServiceError> {
+            Ok(Outcome::Echoed(Echoed {
+                text: r.text,
+                ..Default::default()
+            }))
+        }
+        async fn record(
+            &self,
+            c: switchboard::Context,
+            r: EchoRequest,
+        ) -> Result<Outcome, switchboard::ServiceError> {
+            self.echo(c, r).await
+        }
+        async fn whoami(
+            &self,
+            c: switchboard::Context,
+            r: EchoRequest,
+        ) -> Result<Outcome, switchboard::ServiceError> {
+            self.echo(c, r).await
+        }
+    }
+    let store = switchboard::store::open("sqlite::memory:")
+        .await
+        .expect("a store");
+    ServiceRuntime::new(
+        probe_service(Echo),
+        bus.clone(),
+        store,
+        RuntimeSettings::default(),
+    )
+    .start()
+    .await
+    .expect("the probe starts")
+}
+
+/// A development token for `subject` with `roles`, valid for a minute.
+pub fn token(subject: &str, roles: &[&str]) -> String {
+    sign_hs256(
+        &Secret::new(SECRET),
+        &hs_auth(),
+        subject,
+        roles,
+        Duration::from_secs(60),
+    )
+    .expect("signs")
+}
+
+pub fn admin() -> String {
+    token("root", &[ADMIN_ROLE])
+}
+
+impl TestSystem {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a query (with variables) as the holder of `token`.
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Reply {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+        if let Some(token) = token {
+            headers.push(("Authorization".into(), format!("Bearer {token}")));
+        }
+        http("POST", &self.url("/graphql"), headers, body.into_bytes()).await
+    }
+
+    /// Registers a user and returns its id.
+    pub async fn create_user(&self, email: &str) -> String {
+        let reply = self
+            .graphql(
+                "mutation($email: String!) { createUser(email: $email, displayName: \"T\") { ... on User { id } } }",
+                json!({ "email": email }),
+                None,
+            )
+            .await;
+        reply.json()["data"]["createUser"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no user id: {}", reply.body))
+            .to_string()
+    }
+
+    /// Creates a todo for `owner` (as that owner) and returns its id.
+    pub async fn create_todo(&self, owner: &str, title: &str) -> String {
+        let reply = self
+            .graphql(
+                "mutation($owner: String!, $title: String!) { createTodo(ownerId: $owner, title: $title) { ... on Todo { id } } }",
+                json!({ "owner": owner, "title": title }),
+                Some(&token(owner, &[])),
+            )
+            .await;
+        reply.json()["data"]["createTodo"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no todo id: {}", reply.body))
+            .to_string()
+    }
+
+    /// How many requests the instances of `service` have counted on `endpoint`.
+    pub async fn requests_served(&self, service: &str, endpoint: &str) -> u64 {
+        let client = self.bus.nats();
+        let inbox = client.new_inbox();
+        let mut replies = client.subscribe(inbox.clone()).await.expect("subscribes");
+        client
+            .publish_with_reply(format!("$SRV.STATS.{service}"), inbox, "".into())
+            .await
+            .expect("publishes");
+        let mut total = 0;
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(200), replies.next()).await
+        {
+            let stats: Value = serde_json::from_slice(&message.payload).expect("JSON");
+            for e in stats["endpoints"].as_array().expect("endpoints") {
+                if e["name"] == endpoint {
+                    total += e["num_requests"].as_u64().unwrap_or(0);
+                }
+            }
+        }
+        total
+    }
+
+    /// Stops the todos service.
+    pub async fn stop_todos(&mut self) {
+        if let Some(app) = self.todos.take() {
+            app.run_until_stopped(async {}).await.expect("stops");
+        }
+    }
+}
+
+/// One HTTP request with ureq (on a blocking thread), statuses returned, not raised.
+pub async fn http(method: &str, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Reply {
+    let (method, url) = (method.to_string(), url.to_string());
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(&url);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(body).expect("a request");
+        let mut response = agent.run(request).expect("the gateway answers");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect::<Vec<_>>();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        Reply {
+            status: response.status().as_u16(),
+            content_type,
+            headers,
+            body: response.body_mut().read_to_string().unwrap_or_default(),
+        }
+    })
+    .await
+    .expect("the HTTP thread")
+}

@@ -1,0 +1,75 @@
+//! Depth, complexity, alias, root-field and body-size limits, each with its own error.
+
+use serde_json::json;
+
+use crate::helpers::{Options, admin, http, spawn_system_with};
+use gateway::limits::Limits;
+
+async fn system_with_limits(limits: Limits) -> crate::helpers::TestSystem {
+    spawn_system_with(Options {
+        limits,
+        max_body_bytes: 2048,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn each_limit_is_enforced_with_its_own_code() {
+    let system = system_with_limits(Limits {
+        max_depth: 4,
+        max_complexity: 12,
+        max_aliases: 2,
+        max_root_fields: 3,
+    })
+    .await;
+    let cases = [
+        (
+            "{ users { users { todos { owner { todos { id } } } } } }",
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            "{ users { users { id email displayName createdAt todos { id title completed ownerId createdAt completedAt } } } }",
+            "QUERY_TOO_COMPLEX",
+        ),
+        (
+            "{ a: users { page { next } } b: users { page { next } } c: users { page { next } } }",
+            "TOO_MANY_ALIASES",
+        ),
+        (
+            "{ users { page { next } } todos { page { next } } user { __typename } todo { __typename } }",
+            "TOO_MANY_ROOT_FIELDS",
+        ),
+    ];
+    for (query, code) in cases {
+        let reply = system.graphql(query, json!({}), Some(&admin())).await;
+        assert_eq!(reply.status, 400, "{code}: {}", reply.body);
+        assert_eq!(reply.error_codes(), [code], "{}", reply.body);
+    }
+    let within = system
+        .graphql("{ users { users { id } } }", json!({}), Some(&admin()))
+        .await;
+    assert_eq!(within.status, 200, "{}", within.body);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413() {
+    let system = system_with_limits(Limits::default()).await;
+    let padding = " ".repeat(4096);
+    let body =
+        json!({ "query": format!("{{ users {{ page {{ next }} }} {padding}}}") }).to_string();
+
+    let reply = http(
+        "POST",
+        &system.url("/graphql"),
+        vec![("Content-Type".into(), "application/json".into())],
+        body.into_bytes(),
+    )
+    .await;
+
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    let after = system
+        .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
+        .await;
+    assert_eq!(after.status, 200, "the gateway keeps serving");
+}

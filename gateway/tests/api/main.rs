@@ -1,0 +1,13 @@
+//! The gateway over real HTTP and WebSocket, in front of real services on a real
+//! nats-server per test.
+
+mod helpers;
+
+mod auth;
+mod batching;
+mod errors;
+mod http;
+mod limits;
+mod queries;
+mod schema;
+mod websocket;
