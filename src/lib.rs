@@ -13,14 +13,16 @@
 //! - [`service`]: the server side — the runtime that serves a generated definition;
 //! - [`store`]: the document-store interface and its embedded SQLite implementation;
 //! - [`auth`]: caller identity and bearer-token verification;
+//! - [`admin`]: the `/healthz`, `/readyz`, `/metrics` listener of service binaries;
 //! - [`settings`]: typed configuration read once from the environment;
-//! - [`telemetry`]: logging set-up for binaries;
+//! - [`telemetry`]: logging and the Prometheus recorder;
 //! - [`shutdown`]: the SIGTERM/SIGINT future binaries stop on;
 //! - [`testing`]: a real `nats-server` per test, started on a free port.
 
 // Generated code names the crate `::switchboard`, also from inside it.
 extern crate self as switchboard;
 
+pub mod admin;
 pub mod auth;
 pub mod bus;
 pub mod naming;

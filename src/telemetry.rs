@@ -1,6 +1,11 @@
-//! Logging set-up, in one place. Libraries only emit `tracing` events; binaries call
-//! [`init`] once. OTLP export arrives with the observability work.
+//! Logging and metrics set-up, in one place. Libraries only emit `tracing` events and
+//! `metrics` samples; binaries call [`init`] once, and the Prometheus recorder is
+//! installed on first use of [`metrics_handle`]. OTLP export arrives with the
+//! observability work.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::{Env, SettingsError};
@@ -46,4 +51,29 @@ pub fn init(format: LogFormat) {
     if result.is_err() {
         tracing::debug!("a global subscriber was already installed");
     }
+}
+
+/// Latency buckets, in seconds, for every duration histogram.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's Prometheus recorder, installed on first use. Metrics are process-wide, so
+/// everything in one process (a test binary, say) shares it.
+pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let installed = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .and_then(|builder| builder.install_recorder());
+            match installed {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    tracing::warn!(%error, "no Prometheus recorder; /metrics will be empty");
+                    None
+                }
+            }
+        })
+        .as_ref()
 }

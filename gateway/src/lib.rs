@@ -82,7 +82,7 @@ impl Application {
         if !report.missing.is_empty() {
             tracing::warn!(missing = ?report.missing, "subjects the schema needs are not served yet");
         }
-        http::metrics_handle();
+        switchboard::telemetry::metrics_handle();
         let listener = TcpListener::bind(settings.addr).await?;
         let local_addr = listener.local_addr()?;
         tracing::info!(%local_addr, fields = schema.routes.len(), "gateway listening");

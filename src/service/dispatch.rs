@@ -268,6 +268,18 @@ async fn respond(
     {
         tracing::error!(subject = endpoint.rpc.subject, %error, "could not publish a reply");
     }
+    let outcome = failure
+        .as_ref()
+        .map(|(code, _)| code.as_u16().to_string())
+        .unwrap_or_else(|| "ok".into());
+    metrics::counter!(
+        "sb_requests_total",
+        "subject" => endpoint.rpc.subject,
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!("sb_request_duration_seconds", "subject" => endpoint.rpc.subject)
+        .record(started.elapsed().as_secs_f64());
     let mut stats = endpoint
         .stats
         .lock()

@@ -37,8 +37,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default lifetime of idempotency records.
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Bounds and grace periods of the runtime (`SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`,
-/// `SB_IDEMPOTENCY_TTL_SECS`).
+/// Bounds, grace periods and the admin listener of the runtime (`SB_MAX_IN_FLIGHT`,
+/// `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`, `ADMIN_ADDR`).
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     /// Requests one endpoint works on at once.
@@ -47,6 +47,8 @@ pub struct RuntimeSettings {
     pub shutdown_grace: Duration,
     /// How long a command's reply is kept for repeats with the same idempotency key.
     pub idempotency_ttl: Duration,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics` (`ADMIN_ADDR`); none when unset.
+    pub admin_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for RuntimeSettings {
@@ -55,12 +57,14 @@ impl Default for RuntimeSettings {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            admin_addr: None,
         }
     }
 }
 
 impl RuntimeSettings {
-    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS` and `SB_IDEMPOTENCY_TTL_SECS`.
+    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS` and
+    /// `ADMIN_ADDR`.
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let max_in_flight = env.parse("SB_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
         if max_in_flight == 0 {
@@ -74,6 +78,18 @@ impl RuntimeSettings {
             idempotency_ttl: Duration::from_secs(
                 env.parse("SB_IDEMPOTENCY_TTL_SECS", DEFAULT_IDEMPOTENCY_TTL.as_secs())?,
             ),
+            admin_addr: match env.string("ADMIN_ADDR") {
+                None => None,
+                Some(text) => {
+                    Some(text.trim().parse().map_err(|e: std::net::AddrParseError| {
+                        SettingsError::Invalid {
+                            var: "ADMIN_ADDR",
+                            value: text.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?)
+                }
+            },
         })
     }
 }

@@ -12,6 +12,7 @@ use super::discovery;
 use super::dispatch::{self, EndpointState, EndpointStats, Shared};
 use super::idempotency::Idempotency;
 use super::{RuntimeSettings, ServiceDefinition};
+use crate::admin::{AdminServer, Health};
 use crate::auth::TokenVerifier;
 use crate::bus::Bus;
 use crate::store::Store;
@@ -36,6 +37,9 @@ pub enum RuntimeError {
     /// The connection could not be flushed.
     #[error("cannot flush the NATS connection: {0}")]
     Flush(String),
+    /// The admin listener could not bind its address.
+    #[error("cannot open the admin listener: {0}")]
+    Admin(#[from] std::io::Error),
 }
 
 /// A service ready to start: its definition, the bus, its store and its settings.
@@ -77,6 +81,12 @@ impl ServiceRuntime {
         let definition = self.definition;
         validate(&definition)?;
         let client = self.bus.nats().clone();
+        crate::telemetry::metrics_handle();
+        let health = Health::new(client.clone());
+        let admin = match self.settings.admin_addr {
+            Some(addr) => Some(AdminServer::start(addr, health.clone()).await?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             name: definition.name,
             bus: self.bus.clone(),
@@ -123,6 +133,7 @@ impl ServiceRuntime {
         )
         .await?;
         confirm_subscriptions(&client, definition.name, &id).await?;
+        health.set_serving(true);
         tracing::info!(
             service = definition.name,
             id,
@@ -138,6 +149,8 @@ impl ServiceRuntime {
             loops,
             discovery,
             endpoints,
+            health,
+            admin,
         })
     }
 }
@@ -160,12 +173,21 @@ pub struct RunningService {
     discovery: JoinHandle<()>,
     /// Their permits tell when in-flight work is done.
     endpoints: Vec<Arc<EndpointState>>,
+    /// What `/readyz` reports; cleared first thing on stop.
+    health: Health,
+    /// The admin listener, when `ADMIN_ADDR` is set; closed last.
+    admin: Option<AdminServer>,
 }
 
 impl RunningService {
     /// This instance's id, as `$SRV.PING` reports it.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Where the admin listener is bound, when there is one.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(|a| a.local_addr)
     }
 
     /// Serves until `shutdown` completes, then stops gracefully (see [`Self::stop`]).
@@ -181,6 +203,8 @@ impl RunningService {
     /// already delivered is still handled), waits up to the grace period for in-flight
     /// requests to finish, and flushes their replies.
     pub async fn stop(self) -> Result<(), RuntimeError> {
+        // Readiness drops before anything else, so orchestrators stop routing here.
+        self.health.set_serving(false);
         tracing::info!(service = self.name, id = self.id, "draining");
         let grace = tokio::time::Instant::now() + self.settings.shutdown_grace;
         // Receivers live as long as the loops; an error only means they have all ended.
@@ -216,6 +240,9 @@ impl RunningService {
             .flush()
             .await
             .map_err(|e| RuntimeError::Flush(e.to_string()))?;
+        if let Some(admin) = self.admin {
+            admin.stop().await;
+        }
         tracing::info!(service = self.name, id = self.id, "stopped");
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin;
 mod connect;
 mod context;
 mod discovery;

@@ -21,6 +21,10 @@ use crate::nats;
 
 /// Every service binary `dev` builds and runs, in start order. Adding a service is one line.
 const SERVICES: &[&str] = &["users", "todos"];
+/// The gateway binary, started once every service answers.
+const GATEWAY: &str = "gateway";
+/// Where the gateway listens unless `GATEWAY_ADDR` says otherwise.
+const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:8080";
 
 /// How long nats-server gets to write its ports file after it is spawned.
 const NATS_START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +56,7 @@ pub fn run(repo_root: &Path) -> Result<ExitCode> {
 fn build(repo_root: &Path) -> Result<()> {
     let mut command = Command::new(crate::cargo());
     command.current_dir(repo_root).arg("build");
-    for name in SERVICES {
+    for name in SERVICES.iter().chain(&[GATEWAY]) {
         command.args(["--package", name]);
     }
     let status = command.status().context("running cargo build")?;
@@ -71,12 +75,12 @@ async fn supervise(repo_root: &Path) -> Result<ExitCode> {
         url = start(repo_root, &mut children) => Some(url?),
         () = stop.recv() => None,
     };
-    let Some(url) = started else {
+    let Some((url, graphql)) = started else {
         eprintln!("xtask: interrupted during startup; stopping");
         children.stop_all();
         return Ok(ExitCode::SUCCESS);
     };
-    print_banner(&url);
+    print_banner(&url, &graphql)?;
 
     let died = loop {
         tokio::select! {
@@ -102,9 +106,9 @@ async fn supervise(repo_root: &Path) -> Result<ExitCode> {
     }
 }
 
-/// Starts nats-server (unless `NATS_URL` is set) and every service, and waits until each
-/// service answers. Returns the NATS URL.
-async fn start(repo_root: &Path, children: &mut Children) -> Result<String> {
+/// Starts nats-server (unless `NATS_URL` is set), every service and the gateway, and waits
+/// until each service answers and the gateway is ready. Returns the NATS and GraphQL URLs.
+async fn start(repo_root: &Path, children: &mut Children) -> Result<(String, String)> {
     let url = match std::env::var("NATS_URL") {
         Ok(url) if !url.is_empty() => {
             eprintln!("xtask: using NATS_URL={url}");
@@ -127,20 +131,67 @@ async fn start(repo_root: &Path, children: &mut Children) -> Result<String> {
             bin.display()
         );
         let store_url = format!("sqlite://{}", dev_dir.join(format!("{name}.db")).display());
-        let mut command = Command::new(&bin);
-        command.env("NATS_URL", &url).env("STORE_URL", store_url);
-        // Readable defaults for a terminal; both can be overridden from the environment.
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info,async_nats=warn");
-        }
-        if std::env::var_os("LOG_FORMAT").is_none() {
-            command.env("LOG_FORMAT", "text");
-        }
+        let mut command = binary(&bin, &url);
+        command.env("STORE_URL", store_url);
         children.spawn(name, &mut command)?;
     }
-
     wait_until_ready(&client, children).await?;
-    Ok(url)
+
+    let addr = std::env::var("GATEWAY_ADDR")
+        .ok()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_GATEWAY_ADDR.to_string());
+    let mut command = binary(&bin_dir.join(GATEWAY), &url);
+    command.env("GATEWAY_ADDR", &addr);
+    children.spawn(GATEWAY, &mut command)?;
+    wait_for_gateway(&addr, children).await?;
+    Ok((url, format!("http://{addr}/graphql")))
+}
+
+/// A command running `bin` against NATS at `url` with the development secret and
+/// terminal-friendly logs (each can be overridden from the environment).
+fn binary(bin: &Path, url: &str) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .env("NATS_URL", url)
+        .env("JWT_HS256_SECRET", crate::token::dev_secret());
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "info,async_nats=warn");
+    }
+    if std::env::var_os("LOG_FORMAT").is_none() {
+        command.env("LOG_FORMAT", "text");
+    }
+    command
+}
+
+/// Polls the gateway's `/readyz` until it answers 200, failing fast if a child exits.
+async fn wait_for_gateway(addr: &str, children: &mut Children) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some((who, status)) = children.first_exited() {
+            bail!("{who} exited early ({status}); stopped everything");
+        }
+        if readyz(addr).await.unwrap_or(false) {
+            eprintln!("xtask: gateway is ready");
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("the gateway at {addr} was not ready within {READY_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether `GET /readyz` on `addr` answers 200 (plain HTTP/1.0, no client library).
+async fn readyz(addr: &str) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    Ok(head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"))
 }
 
 /// Starts nats-server on a free loopback port and reads the URL from its ports file.
@@ -223,16 +274,34 @@ async fn wait_until_ready(client: &async_nats::Client, children: &mut Children) 
     Ok(())
 }
 
-fn print_banner(url: &str) {
+fn print_banner(url: &str, graphql: &str) -> Result<()> {
+    let token = crate::token::sign(
+        &crate::token::dev_secret(),
+        "dev-admin",
+        &["admin".to_string()],
+        24 * 60 * 60,
+    )?;
     println!();
     println!("Switchboard is running");
+    println!("  GraphQL   {graphql}   (GraphiQL in a browser)");
     println!("  NATS      {url}");
     for name in SERVICES {
         println!("  {name:<9} up");
     }
-    println!("discover: every service answers $SRV.PING / $SRV.INFO / $SRV.STATS");
-    println!("Ctrl-C to stop");
     println!();
+    println!("A development token (sub dev-admin, role admin, valid 24 h):");
+    println!("  {token}");
+    println!("Try:");
+    println!(
+        "  curl -s {graphql} -H 'Content-Type: application/json' -H \"Authorization: Bearer $TOKEN\" \\"
+    );
+    println!(
+        "       -d '{{\"query\":\"{{ users {{ users {{ id email todos {{ title }} }} }} }}\"}}'"
+    );
+    println!("More tokens: cargo xtask token --sub <user id> [--role admin]");
+    println!("Every service also answers $SRV.PING / $SRV.INFO / $SRV.STATS. Ctrl-C to stop.");
+    println!();
+    Ok(())
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set (relative to the repo, where we run

@@ -3,6 +3,9 @@
 //! - [`nats`]: find or install a nats-server ≥ 2.10 (`cargo xtask nats`).
 //! - [`test`]: run the workspace tests against that server (`cargo xtask test`).
 //! - [`dev`]: run the whole system on one machine (`cargo xtask dev`).
+//! - [`token`]: print a development token (`cargo xtask token --sub <id>`).
+//! - [`helm`] and [`docker_lint`]: offline checks of the chart and the Dockerfile
+//!   (`cargo xtask deploy-check`).
 //!
 //! `main` only parses the command line and dispatches; each command lives in its own file.
 
@@ -15,6 +18,7 @@ mod docker_lint;
 mod helm;
 mod nats;
 mod test;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,8 +32,9 @@ commands:
   nats          ensure a nats-server >= 2.10 is available and print its path
                 (NATS_SERVER_BIN, else nats-server on PATH, else a pinned install in .tools/)
   test [args]   run `cargo test --workspace [args]` with NATS_SERVER_BIN set
-  dev           run nats-server and every service locally until Ctrl-C
+  dev           run nats-server, every service and the gateway locally until Ctrl-C
                 (uses NATS_URL instead of starting a server when it is set)
+  token --sub <id> [--role <role>]...  print a development token for the dev secret
   deploy-check [docker|helm]  lint docker/ and helm/ offline (pinned hadolint, helm, k8s 1.29/1.35 schemas)
   help          print this text
 ";
@@ -61,6 +66,7 @@ fn run() -> Result<ExitCode> {
             dev::run(&repo_root()?)
         }
         Some("deploy-check") => helm::run(&repo_root()?, &rest),
+        Some("token") => token::run(&rest),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -21,8 +21,6 @@ use crate::readiness::Readiness;
 use crate::schema::GatewaySchema;
 use crate::settings::GatewaySettings;
 
-pub use ops::metrics_handle;
-
 /// The path GraphQL is served at.
 pub const GRAPHQL_PATH: &str = "/graphql";
 /// The path GraphQL over WebSocket is served at.
