@@ -149,3 +149,26 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Auth settings that verify HS256 tokens signed with `secret` (test support).
+pub fn hs256_auth(secret: &str) -> crate::auth::AuthSettings {
+    crate::auth::AuthSettings {
+        hs256_secret: Some(crate::settings::Secret::new(secret)),
+        ..Default::default()
+    }
+}
+
+/// A token for `subject` with `roles`, signed with `secret`, valid for a minute.
+///
+/// # Panics
+/// When signing fails, which only a broken key could cause: a test cannot go on.
+pub fn token(secret: &str, subject: &str, roles: &[&str]) -> String {
+    crate::auth::sign_hs256(
+        &crate::settings::Secret::new(secret),
+        &hs256_auth(secret),
+        subject,
+        roles,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("cannot sign a test token: {e}"))
+}

@@ -7,6 +7,7 @@
 //! into error replies, executes commands once per idempotency key, and shuts down
 //! gracefully.
 
+mod application;
 mod context;
 mod discovery;
 mod dispatch;
@@ -25,6 +26,7 @@ use prost::Message;
 use crate::settings::{Env, SettingsError};
 use crate::wire::Rpc;
 
+pub use application::Application;
 pub use context::Context;
 pub use error::ServiceError;
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};

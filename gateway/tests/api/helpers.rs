@@ -7,10 +7,10 @@ use futures::StreamExt;
 use gateway::limits::Limits;
 use gateway::settings::GatewaySettings;
 use serde_json::{Value, json};
-use switchboard::auth::{ADMIN_ROLE, AuthSettings, sign_hs256};
+use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::BusSettings;
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::{Secret, ServiceSettings};
+use switchboard::settings::ServiceSettings;
 use switchboard::testing::NatsServer;
 use switchboard::{Bus, ServiceRuntime};
 
@@ -37,10 +37,7 @@ impl Default for Options {
 }
 
 pub fn hs_auth() -> AuthSettings {
-    AuthSettings {
-        hs256_secret: Some(Secret::new(SECRET)),
-        ..Default::default()
-    }
+    switchboard::testing::hs256_auth(SECRET)
 }
 
 /// One HTTP answer.
@@ -105,12 +102,8 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         ),
         auth: options.auth.clone(),
     };
-    let users = users::Application::build(settings("users"))
-        .await
-        .expect("users starts");
-    let todos = todos::Application::build(settings("todos"))
-        .await
-        .expect("todos starts");
+    let users = users::build(settings("users")).await.expect("users starts");
+    let todos = todos::build(settings("todos")).await.expect("todos starts");
     let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
         .await
         .expect("connects");
@@ -192,14 +185,7 @@ async fn start_probe(bus: &Bus) -> switchboard::service::RunningService {
 
 /// A development token for `subject` with `roles`, valid for a minute.
 pub fn token(subject: &str, roles: &[&str]) -> String {
-    sign_hs256(
-        &Secret::new(SECRET),
-        &hs_auth(),
-        subject,
-        roles,
-        Duration::from_secs(60),
-    )
-    .expect("signs")
+    switchboard::testing::token(SECRET, subject, roles)
 }
 
 pub fn admin() -> String {

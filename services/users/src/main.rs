@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = switchboard::settings::load_or_exit(users::SERVICE);
-    let app = users::Application::build(settings).await?;
+    let app = users::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

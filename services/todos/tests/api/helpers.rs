@@ -1,14 +1,12 @@
 //! `spawn_app()`: a nats-server, a todos service on a temp-dir store, and a client.
 
-use std::time::Duration;
-
 use switchboard::Bus;
-use switchboard::auth::{ADMIN_ROLE, AuthSettings, sign_hs256};
+use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::BusSettings;
 use switchboard::proto::todos::v1::{CreateTodoRequest, Todo, TodosClient, create_todo_reply};
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::{Secret, ServiceSettings};
-use switchboard::testing::NatsServer;
+use switchboard::settings::ServiceSettings;
+use switchboard::testing::{self, NatsServer};
 use todos::Application;
 
 /// The development secret the test service verifies tokens with.
@@ -35,9 +33,7 @@ pub async fn spawn_app() -> TestApp {
         store_url: format!("sqlite://{}", dir.path().join("todos.db").display()),
         auth: auth_settings(),
     };
-    let app = Application::build(settings)
-        .await
-        .expect("the service starts");
+    let app = todos::build(settings).await.expect("the service starts");
     let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
         .await
         .expect("connects");
@@ -70,20 +66,10 @@ impl TestApp {
 }
 
 fn auth_settings() -> AuthSettings {
-    AuthSettings {
-        hs256_secret: Some(Secret::new(SECRET)),
-        ..Default::default()
-    }
+    testing::hs256_auth(SECRET)
 }
 
 /// A token for user `subject` with `roles`, valid for a minute.
 pub fn token(subject: &str, roles: &[&str]) -> String {
-    sign_hs256(
-        &Secret::new(SECRET),
-        &auth_settings(),
-        subject,
-        roles,
-        Duration::from_secs(60),
-    )
-    .expect("signs a token")
+    testing::token(SECRET, subject, roles)
 }

@@ -54,14 +54,8 @@ async fn deleting_needs_the_admin_role() {
 #[tokio::test]
 async fn a_forged_token_sent_straight_onto_nats_is_refused() {
     let app = spawn_app().await;
-    let forged = switchboard::auth::sign_hs256(
-        &switchboard::settings::Secret::new("not-the-services-secret-at-all-123"),
-        &crate::helpers::auth_settings(),
-        "mallory",
-        &["admin"],
-        std::time::Duration::from_secs(60),
-    )
-    .expect("signs");
+    let forged =
+        switchboard::testing::token("not-the-services-secret-at-all-123", "mallory", &["admin"]);
     let client =
         switchboard::proto::users::v1::UsersClient::new(app.bus.with_bearer_token(&forged));
 

@@ -1,15 +1,13 @@
 //! `spawn_app()`: a nats-server, a users service on a temp-dir store, and a client.
 
-use std::time::Duration;
-
 use switchboard::Bus;
-use switchboard::auth::{ADMIN_ROLE, AuthSettings, sign_hs256};
+use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::BusSettings;
 use switchboard::proto::users::v1::{CreateUserRequest, User, UsersClient, create_user_reply};
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::{Secret, ServiceSettings};
+use switchboard::settings::ServiceSettings;
 use switchboard::store;
-use switchboard::testing::NatsServer;
+use switchboard::testing::{self, NatsServer};
 use users::Application;
 
 /// The development secret the test service verifies tokens with.
@@ -58,7 +56,7 @@ impl TestApp {
 
     /// Another instance of the service, on the same store.
     pub async fn start_instance(&self) -> Application {
-        Application::build(self.settings())
+        users::build(self.settings())
             .await
             .expect("the service starts")
     }
@@ -105,22 +103,12 @@ pub fn create_request(email: &str) -> CreateUserRequest {
 }
 
 pub fn auth_settings() -> AuthSettings {
-    AuthSettings {
-        hs256_secret: Some(Secret::new(SECRET)),
-        ..Default::default()
-    }
+    testing::hs256_auth(SECRET)
 }
 
 /// A token for user `subject` with `roles`, valid for a minute.
 pub fn token(subject: &str, roles: &[&str]) -> String {
-    sign_hs256(
-        &Secret::new(SECRET),
-        &auth_settings(),
-        subject,
-        roles,
-        Duration::from_secs(60),
-    )
-    .expect("signs a token")
+    testing::token(SECRET, subject, roles)
 }
 
 impl TestApp {
