@@ -23,6 +23,7 @@ pub struct Options {
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub introspection: bool,
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -32,6 +33,7 @@ impl Default for Options {
             limits: Limits::default(),
             max_body_bytes: gateway::settings::DEFAULT_MAX_BODY_BYTES,
             introspection: true,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -114,6 +116,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     gateway_settings.limits = options.limits;
     gateway_settings.max_body_bytes = options.max_body_bytes;
     gateway_settings.introspection = options.introspection;
+    gateway_settings.cors_origins = options.cors_origins.clone();
     let gateway_bus = Bus::connect(&gateway_settings.bus, gateway::SENDER)
         .await
         .expect("connects");

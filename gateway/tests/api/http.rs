@@ -170,3 +170,46 @@ async fn introspection_can_be_turned_off() {
         .await;
     assert_eq!(ordinary.status, 200);
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let system = spawn_system_with(Options {
+        cors_origins: vec!["https://app.example.org".into()],
+        ..Options::default()
+    })
+    .await;
+    let preflight = |origin: &str| {
+        vec![
+            ("Origin".to_string(), origin.to_string()),
+            (
+                "Access-Control-Request-Method".to_string(),
+                "POST".to_string(),
+            ),
+            (
+                "Access-Control-Request-Headers".to_string(),
+                "authorization,content-type".to_string(),
+            ),
+        ]
+    };
+
+    let allowed = http(
+        "OPTIONS",
+        &system.url("/graphql"),
+        preflight("https://app.example.org"),
+        vec![],
+    )
+    .await;
+    let refused = http(
+        "OPTIONS",
+        &system.url("/graphql"),
+        preflight("https://evil.example.org"),
+        vec![],
+    )
+    .await;
+
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example.org")
+    );
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+}
