@@ -1,1 +1,55 @@
-fn main(){}
+//! Benchmarks of Switchboard against the bare stack it is built on.
+//!
+//! `cargo run --release -p bench -- [BENCHMARK] [OPTIONS]`; `bench/README.md` describes each
+//! benchmark and records its figures. The first argument names the benchmark (`bus` when
+//! it is left out or is an option); the rest go to that benchmark.
+
+mod bus;
+mod cpu;
+mod stats;
+
+use anyhow::bail;
+
+/// What `help` prints.
+const USAGE: &str = "\
+usage: cargo run --release -p bench -- [BENCHMARK] [OPTIONS]
+
+benchmarks:
+  bus    typed request/reply through Switchboard vs raw async-nats request/reply (default)
+  help   print this text
+
+bus options:
+  --warmup N        requests sent before measuring each pairing   (default 2000)
+  --requests N      sequential requests measured one at a time     (default 20000)
+  --concurrency N   concurrent requesters of the throughput phase  (default 64)
+  --seconds S       length of the throughput phase                 (default 5)
+  --rounds N        times every pairing is measured, alternating   (default 2)
+  --breakdown       also measure the pairings that tell the costs apart: a raw responder
+                    spawning a task per request, raw with framework-shaped headers,
+                    framework client -> raw responder, raw requester -> framework service
+  --only P[,P…]     measure only these pairings, in this order: raw, raw-spawn,
+                    raw-headers, framework-client, framework-server, framework
+
+nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
+";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|arg| arg == "-h" || arg == "--help") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let mut args = std::env::args().skip(1).peekable();
+    let benchmark = match args.peek() {
+        Some(first) if !first.starts_with('-') => args.next(),
+        _ => None,
+    };
+    match benchmark.as_deref().unwrap_or("bus") {
+        "bus" => bus::run(bus::Options::parse(args)?).await,
+        "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown benchmark {other:?}\n\n{USAGE}"),
+    }
+}
