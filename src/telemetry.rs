@@ -53,6 +53,9 @@ pub fn init(format: LogFormat) {
     }
 }
 
+/// How often buffered histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Latency buckets, in seconds, for every duration histogram.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -68,7 +71,25 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets(LATENCY_BUCKETS)
                 .and_then(|builder| builder.install_recorder());
             match installed {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histograms buffer samples until upkeep folds them in; without it
+                    // memory grows between scrapes. A plain thread: there may be no runtime.
+                    let upkeep = handle.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                #[allow(clippy::disallowed_methods)]
+                                // A dedicated thread, not a runtime worker.
+                                std::thread::sleep(UPKEEP_INTERVAL);
+                                upkeep.run_upkeep();
+                            }
+                        });
+                    if let Err(error) = spawned {
+                        tracing::warn!(%error, "no metrics upkeep thread");
+                    }
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "no Prometheus recorder; /metrics will be empty");
                     None

@@ -30,6 +30,36 @@ pub const SERVICE_ERROR: &str = "Nats-Service-Error";
 /// Error status code, as the NATS Services API defines it.
 pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
 
+/// The header names as `async_nats` values, built at compile time: looking a header up by
+/// `&str` would parse and allocate the name on every request.
+pub(crate) mod names {
+    use async_nats::HeaderName;
+
+    pub const MESSAGE_ID: HeaderName = HeaderName::from_static(super::MESSAGE_ID);
+    pub const SENDER: HeaderName = HeaderName::from_static(super::SENDER);
+    pub const TIMESTAMP: HeaderName = HeaderName::from_static(super::TIMESTAMP);
+    pub const RESPONSE_TO: HeaderName = HeaderName::from_static(super::RESPONSE_TO);
+    pub const DEADLINE: HeaderName = HeaderName::from_static(super::DEADLINE);
+    pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static(super::IDEMPOTENCY_KEY);
+    pub const IDEMPOTENT_REPLAY: HeaderName = HeaderName::from_static(super::IDEMPOTENT_REPLAY);
+    pub const TRACEPARENT: HeaderName = HeaderName::from_static(super::TRACEPARENT);
+    pub const TRACESTATE: HeaderName = HeaderName::from_static(super::TRACESTATE);
+    pub const AUTHORIZATION: HeaderName = HeaderName::from_static(super::AUTHORIZATION);
+    pub const SERVICE_ERROR: HeaderName = HeaderName::from_static(super::SERVICE_ERROR);
+    pub const SERVICE_ERROR_CODE: HeaderName = HeaderName::from_static(super::SERVICE_ERROR_CODE);
+}
+
+/// A new message id: a UUID v7 (time-ordered), from a fast non-cryptographic generator,
+/// because ids need uniqueness, not secrecy, and a system call per message is measurable.
+pub fn new_message_id() -> String {
+    let random = fastrand::u128(..).to_le_bytes();
+    let mut bytes = [0u8; 10];
+    bytes.copy_from_slice(&random[..10]);
+    let id = uuid::Builder::from_unix_timestamp_millis(unix_millis(SystemTime::now()), &bytes)
+        .into_uuid();
+    id.hyphenated().to_string()
+}
+
 /// An rpc as both sides see it; generated code holds one constant per rpc, so client and
 /// server can never disagree on a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::proto::switchboard::v1::Status;
-use crate::wire::{self, Rpc};
+use crate::wire::{self, Rpc, names};
 
 pub use error::BusError;
 pub(crate) use options::Inherited;
@@ -170,11 +170,19 @@ impl Bus {
             } else {
                 retry::attempt_timeout(remaining, options.attempt_timeout)
             };
-            headers.insert(
-                wire::TIMESTAMP,
-                wire::unix_millis(SystemTime::now()).to_string().as_str(),
-            );
-            let error = match self.send(rpc, headers.clone(), payload.clone(), wait).await {
+            if attempt > 1 {
+                headers.insert(
+                    names::TIMESTAMP,
+                    wire::unix_millis(SystemTime::now()).to_string(),
+                );
+            }
+            // Only a call that may be retried needs to keep its headers for the next attempt.
+            let sent = if last {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
+            let error = match self.send(rpc, sent, payload.clone(), wait).await {
                 Ok(reply) => return reply_body(rpc, reply),
                 Err(error) => error,
             };
@@ -211,26 +219,27 @@ impl Bus {
 
     fn headers(&self, options: &CallOptions, deadline: SystemTime) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(wire::MESSAGE_ID, uuid::Uuid::now_v7().to_string().as_str());
-        headers.insert(wire::SENDER, &*self.shared.sender);
+        headers.insert(names::MESSAGE_ID, wire::new_message_id());
+        headers.insert(names::SENDER, &*self.shared.sender);
         headers.insert(
-            wire::DEADLINE,
-            wire::unix_millis(deadline).to_string().as_str(),
+            names::TIMESTAMP,
+            wire::unix_millis(SystemTime::now()).to_string(),
         );
+        headers.insert(names::DEADLINE, wire::unix_millis(deadline).to_string());
         if let Some(key) = &options.idempotency_key {
-            headers.insert(wire::IDEMPOTENCY_KEY, key.as_str());
+            headers.insert(names::IDEMPOTENCY_KEY, key.as_str());
         }
         let authorization = options
             .authorization
             .as_deref()
             .or(self.inherited.authorization.as_deref());
         if let Some(authorization) = authorization {
-            headers.insert(wire::AUTHORIZATION, authorization);
+            headers.insert(names::AUTHORIZATION, authorization);
         }
         if let Some(trace) = options.trace.as_ref().or(self.inherited.trace.as_ref()) {
-            headers.insert(wire::TRACEPARENT, trace.traceparent.as_str());
+            headers.insert(names::TRACEPARENT, trace.traceparent.as_str());
             if let Some(state) = &trace.tracestate {
-                headers.insert(wire::TRACESTATE, state.as_str());
+                headers.insert(names::TRACESTATE, state.as_str());
             }
         }
         headers
@@ -274,7 +283,7 @@ fn reply_body(rpc: &Rpc, reply: async_nats::Message) -> Result<Bytes, BusError> 
     let code = reply
         .headers
         .as_ref()
-        .and_then(|h| h.get(wire::SERVICE_ERROR_CODE))
+        .and_then(|h| h.get(names::SERVICE_ERROR_CODE))
         .map(|v| v.as_str().trim().parse::<u16>().unwrap_or(500));
     let Some(code) = code else {
         return Ok(reply.payload);
@@ -282,7 +291,7 @@ fn reply_body(rpc: &Rpc, reply: async_nats::Message) -> Result<Bytes, BusError> 
     let header_message = reply
         .headers
         .as_ref()
-        .and_then(|h| h.get(wire::SERVICE_ERROR))
+        .and_then(|h| h.get(names::SERVICE_ERROR))
         .map(|v| v.as_str().to_string())
         .unwrap_or_default();
     // The body is a Status when the service is a Switchboard service; other NATS

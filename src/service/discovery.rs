@@ -170,11 +170,7 @@ fn answer(
             let endpoints = endpoints
                 .iter()
                 .map(|e| {
-                    let stats = e
-                        .stats
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .clone();
+                    let stats = e.stats.snapshot();
                     let total = stats.processing_time.as_nanos();
                     EndpointStats {
                         name: e.rpc.name,

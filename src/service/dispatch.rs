@@ -1,25 +1,23 @@
 //! One request, from the message on the endpoint's subject to the reply on its inbox.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use futures::FutureExt;
 use prost::Message as _;
-use tokio::sync::Semaphore;
 
 use super::idempotency::Idempotency;
 use super::{BoxedHandler, Context, ServiceError};
 use crate::auth::{self, Caller, TokenVerifier};
 use crate::bus::{Bus, Inherited, TraceContext};
-use crate::wire::{self, ErrorCode, Rpc};
+use crate::wire::{self, ErrorCode, Rpc, names};
 
 /// What every request of a running service shares.
 pub(crate) struct Shared {
-    /// The service name, sent as `Sb-Sender` on replies.
-    pub name: &'static str,
     /// The bus replies go out on and downstream calls are made through.
     pub bus: Bus,
     /// Verifies bearer tokens; `None` refuses every token.
@@ -36,19 +34,66 @@ pub(crate) struct EndpointState {
     pub rpc: Rpc,
     /// The decoded, typed handler behind it.
     pub handler: BoxedHandler,
-    /// One permit per request in flight; shutdown waits until it can take them all.
-    pub permits: Arc<Semaphore>,
+    /// Requests accepted and not yet answered.
+    pub in_flight: AtomicUsize,
     /// What `$SRV.STATS` reports.
-    pub stats: Mutex<EndpointStats>,
+    pub stats: EndpointStats,
+    /// `sb_requests_total{subject, outcome="ok"}`, registered once.
+    pub ok_counter: metrics::Counter,
+    /// `sb_request_duration_seconds{subject}`, registered once.
+    pub duration: metrics::Histogram,
 }
 
-/// Counters of one endpoint, as the NATS Services API reports them.
-#[derive(Debug, Default, Clone)]
+impl EndpointState {
+    /// The state of an endpoint serving `rpc` with `handler`.
+    pub fn new(rpc: Rpc, handler: BoxedHandler) -> Self {
+        Self {
+            rpc,
+            handler,
+            in_flight: AtomicUsize::new(0),
+            stats: EndpointStats::default(),
+            ok_counter: metrics::counter!(
+                "sb_requests_total",
+                "subject" => rpc.subject,
+                "outcome" => "ok"
+            ),
+            duration: metrics::histogram!("sb_request_duration_seconds", "subject" => rpc.subject),
+        }
+    }
+}
+
+/// Counters of one endpoint, as the NATS Services API reports them. Atomics, because every
+/// request updates them.
+#[derive(Debug, Default)]
 pub(crate) struct EndpointStats {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub processing_nanos: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// A snapshot of [`EndpointStats`].
+pub(crate) struct StatsSnapshot {
     pub requests: u64,
     pub errors: u64,
     pub processing_time: Duration,
     pub last_error: Option<String>,
+}
+
+impl EndpointStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            processing_time: Duration::from_nanos(self.processing_nanos.load(Ordering::Relaxed)),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
+        }
+    }
 }
 
 /// A successful reply body, and whether it is the stored reply of an earlier execution.
@@ -57,12 +102,12 @@ pub(crate) struct Reply {
     pub replay: bool,
 }
 
-/// Takes a request off the endpoint's subscription: works on it in its own task when a
-/// permit is free, else refuses it at once with 503.
-pub(crate) async fn accept(
+/// Works on one accepted request and answers it. The endpoint loop polls many of these
+/// at once; they run on its task, so replies leave in batches.
+pub(crate) async fn handle(
     message: async_nats::Message,
-    endpoint: &Arc<EndpointState>,
-    shared: &Arc<Shared>,
+    endpoint: Arc<EndpointState>,
+    shared: Arc<Shared>,
 ) {
     let started = Instant::now();
     let Some(reply_to) = message.reply.clone() else {
@@ -72,27 +117,30 @@ pub(crate) async fn accept(
         );
         return;
     };
-    match endpoint.permits.clone().try_acquire_owned() {
-        Ok(permit) => {
-            let endpoint = endpoint.clone();
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let result = process(&message, &endpoint, &shared).await;
-                respond(&shared, &endpoint, reply_to, &message, result, started).await;
-                drop(permit);
-            });
-        }
-        Err(_) => {
-            let refused = ServiceError::new(
-                ErrorCode::Overloaded,
-                format!(
-                    "{} is at its bound of {} requests in flight; try again later",
-                    endpoint.rpc.subject, shared.max_in_flight
-                ),
-            );
-            respond(shared, endpoint, reply_to, &message, Err(refused), started).await;
-        }
-    }
+    endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+    let result = process(&message, &endpoint, &shared).await;
+    respond(&shared, &endpoint, reply_to, &message, result, started).await;
+    endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Refuses a request at once with 503: the endpoint is at its in-flight bound.
+pub(crate) async fn refuse(
+    message: async_nats::Message,
+    endpoint: &EndpointState,
+    shared: &Shared,
+) {
+    let started = Instant::now();
+    let Some(reply_to) = message.reply.clone() else {
+        return;
+    };
+    let refused = ServiceError::new(
+        ErrorCode::Overloaded,
+        format!(
+            "{} is at its bound of {} requests in flight; try again later",
+            endpoint.rpc.subject, shared.max_in_flight
+        ),
+    );
+    respond(shared, endpoint, reply_to, &message, Err(refused), started).await;
 }
 
 /// Checks the deadline and the token, builds the context and runs the handler (once per
@@ -102,14 +150,14 @@ async fn process(
     endpoint: &EndpointState,
     shared: &Shared,
 ) -> Result<Reply, ServiceError> {
-    let header = |name: &str| {
+    let header = |name: HeaderName| {
         message
             .headers
             .as_ref()
             .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_string())
+            .map(|v| v.as_str())
     };
-    let deadline = match header(wire::DEADLINE) {
+    let deadline = match header(names::DEADLINE) {
         Some(value) => value
             .trim()
             .parse::<u64>()
@@ -128,25 +176,27 @@ async fn process(
             "the deadline passed before the request was handled",
         ));
     }
-    let authorization = header(wire::AUTHORIZATION);
-    let caller = authenticate(authorization.as_deref(), shared.verifier.as_deref()).await?;
+    let authorization = header(names::AUTHORIZATION);
+    let caller = authenticate(authorization, shared.verifier.as_deref()).await?;
     if caller == Caller::Anonymous && !endpoint.rpc.public {
         return Err(ServiceError::unauthorized(format!(
             "{} requires a bearer token",
             endpoint.rpc.name
         )));
     }
-    let trace = header(wire::TRACEPARENT).map(|traceparent| TraceContext {
-        traceparent,
-        tracestate: header(wire::TRACESTATE),
+    let trace = header(names::TRACEPARENT).map(|traceparent| TraceContext {
+        traceparent: traceparent.to_string(),
+        tracestate: header(names::TRACESTATE).map(str::to_string),
     });
     let ctx = Context {
         subject: endpoint.rpc.subject,
-        message_id: header(wire::MESSAGE_ID).unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-        sender: header(wire::SENDER),
+        message_id: header(names::MESSAGE_ID)
+            .map(str::to_string)
+            .unwrap_or_else(wire::new_message_id),
+        sender: header(names::SENDER).map(str::to_string),
         caller,
         deadline,
-        idempotency_key: header(wire::IDEMPOTENCY_KEY),
+        idempotency_key: header(names::IDEMPOTENCY_KEY).map(str::to_string),
         trace: trace.clone(),
         bus: shared.bus.inheriting(Inherited {
             deadline: Some(deadline),
@@ -209,7 +259,9 @@ async fn run_handler(
     }
 }
 
-/// Publishes the reply (or the error headers and `Status` body) and counts it.
+/// Publishes the reply (or the error headers and `Status` body) and counts it. Replies
+/// carry only what a caller needs: `Sb-Response-To`, the caller's `traceparent`, and on
+/// failure the Services API error headers — every header costs on both ends.
 async fn respond(
     shared: &Shared,
     endpoint: &EndpointState,
@@ -219,32 +271,19 @@ async fn respond(
     started: Instant,
 ) {
     let mut headers = HeaderMap::new();
-    headers.insert(wire::MESSAGE_ID, uuid::Uuid::now_v7().to_string().as_str());
-    headers.insert(wire::SENDER, shared.name);
-    headers.insert(
-        wire::TIMESTAMP,
-        wire::unix_millis(SystemTime::now()).to_string().as_str(),
-    );
     if let Some(request_headers) = &request.headers {
-        for name in [wire::MESSAGE_ID, wire::TRACEPARENT] {
-            if let Some(value) = request_headers.get(name) {
-                let target = if name == wire::MESSAGE_ID {
-                    wire::RESPONSE_TO
-                } else {
-                    name
-                };
-                headers.insert(target, value.as_str());
-            }
+        if let Some(id) = request_headers.get(names::MESSAGE_ID) {
+            headers.insert(names::RESPONSE_TO, id.as_str());
+        }
+        if let Some(trace) = request_headers.get(names::TRACEPARENT) {
+            headers.insert(names::TRACEPARENT, trace.as_str());
         }
     }
-    let failure = result
-        .as_ref()
-        .err()
-        .map(|e| (e.code(), e.message().to_string()));
+    let mut failure = None;
     let body = match result {
         Ok(reply) => {
             if reply.replay {
-                headers.insert(wire::IDEMPOTENT_REPLAY, "true");
+                headers.insert(names::IDEMPOTENT_REPLAY, "true");
             }
             reply.body
         }
@@ -252,11 +291,9 @@ async fn respond(
             log_error(endpoint.rpc.subject, &error);
             // Header values cannot carry line breaks.
             let text = error.message().replace(['\r', '\n'], " ");
-            headers.insert(wire::SERVICE_ERROR, text.as_str());
-            headers.insert(
-                wire::SERVICE_ERROR_CODE,
-                error.code().as_u16().to_string().as_str(),
-            );
+            headers.insert(names::SERVICE_ERROR, text.as_str());
+            headers.insert(names::SERVICE_ERROR_CODE, error.code().as_u16().to_string());
+            failure = Some((error.code(), text));
             Bytes::from(error.to_status().encode_to_vec())
         }
     };
@@ -268,27 +305,34 @@ async fn respond(
     {
         tracing::error!(subject = endpoint.rpc.subject, %error, "could not publish a reply");
     }
-    let outcome = failure
-        .as_ref()
-        .map(|(code, _)| code.as_u16().to_string())
-        .unwrap_or_else(|| "ok".into());
-    metrics::counter!(
-        "sb_requests_total",
-        "subject" => endpoint.rpc.subject,
-        "outcome" => outcome
-    )
-    .increment(1);
-    metrics::histogram!("sb_request_duration_seconds", "subject" => endpoint.rpc.subject)
-        .record(started.elapsed().as_secs_f64());
-    let mut stats = endpoint
-        .stats
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    stats.requests += 1;
-    stats.processing_time += started.elapsed();
-    if let Some((code, message)) = failure {
-        stats.errors += 1;
-        stats.last_error = Some(format!("{}:{message}", code.as_u16()));
+    record(endpoint, failure, started.elapsed());
+}
+
+/// Counts a request in `$SRV.STATS` and in the Prometheus metrics.
+fn record(endpoint: &EndpointState, failure: Option<(ErrorCode, String)>, elapsed: Duration) {
+    let stats = &endpoint.stats;
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    stats.processing_nanos.fetch_add(
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    endpoint.duration.record(elapsed.as_secs_f64());
+    match failure {
+        None => endpoint.ok_counter.increment(1),
+        Some((code, message)) => {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            *stats
+                .last_error
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                Some(format!("{}:{message}", code.as_u16()));
+            metrics::counter!(
+                "sb_requests_total",
+                "subject" => endpoint.rpc.subject,
+                "outcome" => code.as_u16().to_string()
+            )
+            .increment(1);
+        }
     }
 }
 

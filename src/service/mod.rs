@@ -6,6 +6,10 @@
 //! endpoint, drops work whose deadline has passed, turns malformed payloads and panics
 //! into error replies, executes commands once per idempotency key, and shuts down
 //! gracefully.
+//!
+//! An endpoint's requests run concurrently on that endpoint's own task (which lets their
+//! replies leave in batches): handlers must await, never block. CPU-heavy or blocking work
+//! belongs in `tokio::task::spawn_blocking`, as the SQLite store does.
 
 mod application;
 mod context;

@@ -1,15 +1,16 @@
 //! Starting a service on the bus and stopping it gracefully.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::discovery;
-use super::dispatch::{self, EndpointState, EndpointStats, Shared};
+use super::dispatch::{self, EndpointState, Shared};
 use super::idempotency::Idempotency;
 use super::{RuntimeSettings, ServiceDefinition};
 use crate::admin::{AdminServer, Health};
@@ -88,7 +89,6 @@ impl ServiceRuntime {
             None => None,
         };
         let shared = Arc::new(Shared {
-            name: definition.name,
             bus: self.bus.clone(),
             verifier: self.verifier,
             idempotency: Idempotency::new(self.store, self.settings.idempotency_ttl),
@@ -105,12 +105,7 @@ impl ServiceRuntime {
                     subject: endpoint.rpc.subject.to_string(),
                     reason: e.to_string(),
                 })?;
-            let state = Arc::new(EndpointState {
-                rpc: endpoint.rpc,
-                handler: endpoint.handler,
-                permits: Arc::new(Semaphore::new(self.settings.max_in_flight)),
-                stats: Mutex::new(EndpointStats::default()),
-            });
+            let state = Arc::new(EndpointState::new(endpoint.rpc, endpoint.handler));
             loops.push(tokio::spawn(serve(
                 subscriber,
                 state.clone(),
@@ -171,7 +166,7 @@ pub struct RunningService {
     loops: Vec<JoinHandle<()>>,
     /// Answers the Services API until aborted.
     discovery: JoinHandle<()>,
-    /// Their permits tell when in-flight work is done.
+    /// Their counters tell how much work is in flight.
     endpoints: Vec<Arc<EndpointState>>,
     /// What `/readyz` reports; cleared first thing on stop.
     health: Health,
@@ -202,23 +197,18 @@ impl RunningService {
     /// Stops taking requests (the subscriptions are drained, so every request the server
     /// already delivered is still handled), waits up to the grace period for in-flight
     /// requests to finish, and flushes their replies.
-    pub async fn stop(self) -> Result<(), RuntimeError> {
+    pub async fn stop(mut self) -> Result<(), RuntimeError> {
         // Readiness drops before anything else, so orchestrators stop routing here.
         self.health.set_serving(false);
         tracing::info!(service = self.name, id = self.id, "draining");
         let grace = tokio::time::Instant::now() + self.settings.shutdown_grace;
         // Receivers live as long as the loops; an error only means they have all ended.
         let _ = self.stop.send(true);
-        let all_permits = u32::try_from(self.settings.max_in_flight).unwrap_or(u32::MAX);
         let finished = tokio::time::timeout_at(grace, async {
-            for handle in self.loops {
+            for handle in &mut self.loops {
                 if let Err(error) = handle.await {
                     tracing::error!(%error, "an endpoint loop failed");
                 }
-            }
-            for endpoint in &self.endpoints {
-                // Closed semaphores are impossible here: nobody closes them.
-                let _ = endpoint.permits.acquire_many(all_permits).await;
             }
         })
         .await;
@@ -226,13 +216,16 @@ impl RunningService {
             let busy: usize = self
                 .endpoints
                 .iter()
-                .map(|e| self.settings.max_in_flight - e.permits.available_permits())
+                .map(|e| e.in_flight.load(std::sync::atomic::Ordering::Relaxed))
                 .sum();
             tracing::warn!(
                 service = self.name,
                 busy,
                 "grace period over with requests still in flight"
             );
+            for handle in &self.loops {
+                handle.abort();
+            }
         }
         self.discovery.abort();
         self.bus
@@ -248,31 +241,42 @@ impl RunningService {
     }
 }
 
-/// Takes requests off one endpoint's subscription until told to stop, then drains it.
+/// Takes requests off one endpoint's subscription and works on up to `max_in_flight` of them
+/// at once, all on this task (so their replies leave in batches); beyond the bound a
+/// request is refused at once. When told to stop, drains the subscription — every request
+/// the server already delivered is still handled — and returns once all are answered.
 async fn serve(
     mut subscriber: async_nats::Subscriber,
     endpoint: Arc<EndpointState>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut in_flight = FuturesUnordered::new();
+    let mut draining = false;
     loop {
         tokio::select! {
             biased;
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
             // The only change ever sent is "stop"; a dropped sender means the same.
-            _ = stopped.changed() => break,
+            _ = stopped.changed(), if !draining => {
+                draining = true;
+                if let Err(error) = subscriber.drain().await {
+                    tracing::error!(subject = endpoint.rpc.subject, %error, "could not drain");
+                    break;
+                }
+            }
             message = subscriber.next() => match message {
-                Some(message) => dispatch::accept(message, &endpoint, &shared).await,
-                None => return,
+                Some(message) if in_flight.len() >= shared.max_in_flight => {
+                    dispatch::refuse(message, &endpoint, &shared).await;
+                }
+                Some(message) => {
+                    in_flight.push(dispatch::handle(message, endpoint.clone(), shared.clone()));
+                }
+                None => break,
             },
         }
     }
-    if let Err(error) = subscriber.drain().await {
-        tracing::error!(subject = endpoint.rpc.subject, %error, "could not drain");
-        return;
-    }
-    while let Some(message) = subscriber.next().await {
-        dispatch::accept(message, &endpoint, &shared).await;
-    }
+    while in_flight.next().await.is_some() {}
 }
 
 /// Waits until the server has registered every subscription: the server handles one
