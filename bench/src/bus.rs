@@ -361,12 +361,10 @@ fn request_headers() -> HeaderMap {
     headers
 }
 
-/// Headers shaped like those the runtime replies with, built once.
+/// Headers shaped like those the runtime replies with (a success carries only
+/// `Sb-Response-To`), built once.
 fn reply_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(wire::MESSAGE_ID, SAMPLE_MESSAGE_ID);
-    headers.insert(wire::SENDER, "probe");
-    headers.insert(wire::TIMESTAMP, "1795000000000");
     headers.insert(wire::RESPONSE_TO, SAMPLE_MESSAGE_ID);
     headers
 }
@@ -376,7 +374,8 @@ fn reply_headers() -> HeaderMap {
 enum Reply {
     /// In its receive loop: the leanest possible responder.
     Inline,
-    /// From a task spawned per request, as `ServiceRuntime` does.
+    /// From a task spawned per request (how `ServiceRuntime` worked before it polled an
+    /// endpoint's requests on the endpoint's own task).
     Spawned,
     /// In its receive loop, with a clone of these headers.
     InlineWithHeaders(HeaderMap),
