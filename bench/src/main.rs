@@ -6,6 +6,7 @@
 
 mod bus;
 mod cpu;
+mod gateway;
 mod stats;
 
 use anyhow::bail;
@@ -15,8 +16,10 @@ const USAGE: &str = "\
 usage: cargo run --release -p bench -- [BENCHMARK] [OPTIONS]
 
 benchmarks:
-  bus    typed request/reply through Switchboard vs raw async-nats request/reply (default)
-  help   print this text
+  bus      typed request/reply through Switchboard vs raw async-nats request/reply (default)
+  gateway  HTTP -> GraphQL gateway -> bus -> todos service -> store, vs async-graphql
+           resolving the same todos in process
+  help     print this text
 
 bus options:
   --warmup N        requests sent before measuring each pairing   (default 2000)
@@ -29,6 +32,17 @@ bus options:
                     framework client -> raw responder, raw requester -> framework service
   --only P[,P…]     measure only these pairings, in this order: raw, raw-spawn,
                     raw-headers, framework-client, framework-server, framework
+
+gateway options:
+  --warmup N        requests sent to each target before measuring, every round (default 1000)
+  --requests N      sequential requests per target over one connection        (default 5000)
+  --concurrency N   keep-alive connections of the throughput phase            (default 64)
+  --seconds S       length of the throughput phase                            (default 5)
+  --rounds N        times every target is measured, alternating               (default 2)
+  --breakdown       also measure the pieces: HTTP + token check answering canned bytes,
+                    the todos rpc over the bus without HTTP/GraphQL, the store read alone
+  --only T[,T…]     measure only these targets, in this order: full, store, memory,
+                    canned, bus-call, store-find
 
 nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
 ";
@@ -46,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     };
     match benchmark.as_deref().unwrap_or("bus") {
         "bus" => bus::run(bus::Options::parse(args)?).await,
+        "gateway" => gateway::run(gateway::Options::parse(args)?).await,
         "help" => {
             print!("{USAGE}");
             Ok(())

@@ -69,10 +69,7 @@ impl Connection {
 
     /// Sends `post` and returns the status and the whole body.
     pub async fn send(&mut self, post: &Post) -> Result<(StatusCode, Bytes)> {
-        self.sender
-            .ready()
-            .await
-            .context("the connection closed")?;
+        self.sender.ready().await.context("the connection closed")?;
         let request = Request::builder()
             .method(Method::POST)
             .uri(post.path.clone())

@@ -189,7 +189,7 @@ pub fn router(
         .merge(graphql(MEMORY_PATH, Source::Memory(Arc::new(memory))))
         .merge(canned)
         .layer(DefaultBodyLimit::max(
-            gateway::settings::DEFAULT_MAX_BODY_BYTES,
+            ::gateway::settings::DEFAULT_MAX_BODY_BYTES,
         ))
         .layer(
             // The gateway's CORS layer with no origins configured.

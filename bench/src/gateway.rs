@@ -1,0 +1,800 @@
+//! `gateway`: the whole path — HTTP → GraphQL → bus → todos service → embedded store — for
+//! `todos(ownerId)` returning 10 items, against async-graphql resolving the same 10 items
+//! in the same process, without the hop, in the same run.
+//!
+//! Each *target* is a server (or a direct call) the load generator measures:
+//! - `full`: the gateway (`gateway::Application`) answering over NATS from the `todos`
+//!   service, which reads its SQLite file;
+//! - `store`: a static async-graphql schema in this process ([`in_process`]) whose resolver
+//!   reads the same SQLite file through its own `Collection<TodoRecord>`;
+//! - `memory`: the same schema resolving from a `Vec` (an upper bound, no store);
+//! - with `--breakdown`, the pieces: `canned` (HTTP + token verification answering
+//!   prepared bytes: the floor of HTTP and of the load generator), `bus-call` (the
+//!   generated `TodosClient::list_by_owner` over the bus: the hop without HTTP or
+//!   GraphQL), `store-find` (the store read alone).
+//!
+//! Every HTTP request is the same `POST` with the same body and bearer token, over
+//! keep-alive HTTP/1.1 connections ([`http`]). Each round has three phases: a warm-up of
+//! every target; sequential latency over one connection per target, the targets taking
+//! turns request by request; then throughput, `concurrency` connections looping for a
+//! fixed time, one target after the other.
+
+mod http;
+mod in_process;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::gateway::settings::GatewaySettings;
+use anyhow::{Context as _, Result, bail, ensure};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use switchboard::Bus;
+use switchboard::auth::{JwtVerifier, TokenVerifier};
+use switchboard::bus::BusSettings;
+use switchboard::proto::switchboard::v1::PageRequest;
+use switchboard::proto::todos::v1::{
+    CreateTodoRequest, ListTodosByOwnerRequest, TodosClient, create_todo_reply,
+};
+use switchboard::service::RuntimeSettings;
+use switchboard::settings::{Secret, ServiceSettings};
+use switchboard::store::Collection;
+use switchboard::testing::{NatsServer, hs256_auth};
+use todos::record::TodoRecord;
+use tokio::net::TcpListener;
+use tokio::sync::{Barrier, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use self::http::{Connection, Post};
+use crate::cpu::Clocks;
+use crate::stats::{Summary, micros};
+
+/// Throughput the full path must reach, as a fraction of the in-process (store) throughput.
+const TARGET_RATIO: f64 = 0.8;
+/// The HS256 secret of the gateway, the service and the in-process server.
+const SECRET: &str = "bench-gateway-secret-0123456789abcdef";
+/// The owner of the todos, and the token's subject.
+const OWNER: &str = "bench-user";
+/// How many todos the owner has and the query asks for.
+const ITEMS: usize = 10;
+/// How long the benchmark's token is valid (`testing::token` gives a minute, less than a
+/// run with `--breakdown` takes).
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// The query every HTTP target answers.
+const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
+                     { todos { id title completed createdAt } } }";
+
+/// What the command line chose.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Requests sent one at a time to each target before measuring, every round.
+    warmup: usize,
+    /// Sequential requests measured per target.
+    requests: usize,
+    /// Concurrent connections (or tasks) in the throughput phase.
+    concurrency: usize,
+    /// Length of the throughput phase.
+    duration: Duration,
+    /// Times every target is measured.
+    rounds: usize,
+    /// Whether to measure the breakdown targets too.
+    breakdown: bool,
+    /// Targets named with `--only`, measured instead of the default selection.
+    only: Vec<Target>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            warmup: 1_000,
+            requests: 5_000,
+            concurrency: 64,
+            duration: Duration::from_secs(5),
+            rounds: 2,
+            breakdown: false,
+            only: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    /// Reads the options that follow `gateway` on the command line.
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
+        let mut options = Self::default();
+        let mut args = args;
+        while let Some(flag) = args.next() {
+            if flag == "--breakdown" {
+                options.breakdown = true;
+                continue;
+            }
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            let number = || -> Result<usize> {
+                let n: usize = value
+                    .parse()
+                    .with_context(|| format!("{flag} {value:?}: not a whole number"))?;
+                ensure!(n > 0, "{flag} must be at least 1");
+                Ok(n)
+            };
+            match flag.as_str() {
+                "--warmup" => options.warmup = number()?,
+                "--requests" => options.requests = number()?,
+                "--concurrency" => options.concurrency = number()?,
+                "--seconds" => {
+                    let seconds: f64 = value
+                        .parse()
+                        .with_context(|| format!("--seconds {value:?}: not a number"))?;
+                    ensure!(
+                        seconds.is_finite() && seconds > 0.0,
+                        "--seconds must be positive"
+                    );
+                    options.duration = Duration::from_secs_f64(seconds);
+                }
+                "--rounds" => options.rounds = number()?,
+                "--only" => {
+                    options.only = value.split(',').map(Target::named).collect::<Result<_>>()?;
+                }
+                other => bail!("unknown option {other:?} (try --help)"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// What the load generator measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// HTTP → gateway → bus → todos service → SQLite.
+    Full,
+    /// HTTP → static async-graphql schema → the same SQLite file, in this process.
+    Store,
+    /// HTTP → static async-graphql schema → a `Vec` in memory.
+    Memory,
+    /// HTTP → token verification → prepared bytes.
+    Canned,
+    /// `TodosClient::list_by_owner` over the bus, no HTTP, no GraphQL.
+    BusCall,
+    /// `Collection::find` of the same page, no HTTP, no GraphQL.
+    StoreFind,
+}
+
+impl Target {
+    /// The targets a run measures, in the order each round measures them.
+    fn selection(breakdown: bool) -> &'static [Target] {
+        if breakdown {
+            &[
+                Target::Full,
+                Target::Store,
+                Target::Memory,
+                Target::Canned,
+                Target::BusCall,
+                Target::StoreFind,
+            ]
+        } else {
+            &[Target::Full, Target::Store, Target::Memory]
+        }
+    }
+
+    /// The target `--only` calls `name`.
+    fn named(name: &str) -> Result<Target> {
+        Ok(match name.trim() {
+            "full" => Target::Full,
+            "store" => Target::Store,
+            "memory" => Target::Memory,
+            "canned" => Target::Canned,
+            "bus-call" => Target::BusCall,
+            "store-find" => Target::StoreFind,
+            other => bail!(
+                "unknown target {other:?}: use full, store, memory, canned, bus-call or store-find"
+            ),
+        })
+    }
+
+    /// The target's name in tables.
+    fn label(self) -> &'static str {
+        match self {
+            Target::Full => "full path (gateway+bus)",
+            Target::Store => "in-process, store",
+            Target::Memory => "in-process, memory (bound)",
+            Target::Canned => "HTTP+auth, canned body",
+            Target::BusCall => "bus call, no HTTP/GraphQL",
+            Target::StoreFind => "store read, no HTTP/GraphQL",
+        }
+    }
+}
+
+/// An HTTP target: its prepared request and the length every correct answer has.
+#[derive(Debug, Clone)]
+struct HttpTarget {
+    /// The request.
+    post: Post,
+    /// Bytes of the verified first answer; the 10 todos never change, so every later
+    /// answer has exactly this length.
+    body_len: usize,
+}
+
+/// Everything a run serves and calls: nats-server, the todos service, the gateway, the
+/// in-process server, and how to reach each target.
+struct Fixture {
+    /// The nats-server; killed when the fixture is dropped.
+    _server: NatsServer,
+    /// Holds the todos service's SQLite file.
+    _dir: tempfile::TempDir,
+    /// The todos service.
+    todos: todos::Application,
+    /// The gateway's and the in-process server's serving tasks.
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The full path.
+    full: Arc<HttpTarget>,
+    /// In-process, from the store.
+    store: Arc<HttpTarget>,
+    /// In-process, from memory.
+    memory: Arc<HttpTarget>,
+    /// HTTP + auth floor.
+    canned: Arc<HttpTarget>,
+    /// The generated client, carrying the token, over its own connection.
+    client: TodosClient,
+    /// The in-process server's view of the todos collection.
+    collection: Collection<TodoRecord>,
+    /// CPU clocks of this process and of the nats-server.
+    clocks: Clocks,
+}
+
+impl Fixture {
+    /// Starts nats-server, the todos service (with 10 todos for [`OWNER`]), the gateway
+    /// and the in-process server, and checks that every HTTP target answers the same 10
+    /// todos.
+    async fn start() -> Result<Self> {
+        let server = NatsServer::try_start().context(
+            "cannot start nats-server: set NATS_SERVER_BIN (`cargo xtask nats` prints one)",
+        )?;
+        let url = server.url().to_string();
+        let dir = tempfile::tempdir().context("a temporary directory")?;
+        let store_url = format!("sqlite://{}", dir.path().join("todos.db").display());
+        let todos = todos::build(ServiceSettings {
+            bus: BusSettings::new(url.clone()),
+            runtime: RuntimeSettings::default(),
+            store_url: store_url.clone(),
+            auth: hs256_auth(SECRET),
+        })
+        .await
+        .context("starting the todos service")?;
+
+        let token = switchboard::auth::sign_hs256(
+            &Secret::new(SECRET),
+            &hs256_auth(SECRET),
+            OWNER,
+            &[],
+            TOKEN_TTL,
+        )
+        .context("signing the token")?;
+        let bus = Bus::connect(&BusSettings::new(url.clone()), "bench-client")
+            .await
+            .context("connecting the bench client")?;
+        let client = TodosClient::new(bus.with_bearer_token(&token));
+        create_todos(&client).await?;
+
+        let mut settings = GatewaySettings::new(&url);
+        settings.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.auth = hs256_auth(SECRET);
+        let gateway_bus = Bus::connect(&settings.bus, ::gateway::SENDER)
+            .await
+            .context("connecting the gateway")?;
+        let app = ::gateway::Application::build_with(
+            settings,
+            gateway_bus,
+            switchboard::proto::DESCRIPTOR_SET,
+        )
+        .await
+        .context("starting the gateway")?;
+        let gateway_addr = app.local_addr();
+        let mut servers = vec![tokio::spawn(app.run_until_stopped(std::future::pending()))];
+
+        let body = Bytes::from(json!({ "query": QUERY, "variables": { "o": OWNER } }).to_string());
+        let full_post = Post::new(gateway_addr, "/graphql", &token, body.clone())?;
+        let (reference, full) = first_answer(&full_post, None)
+            .await
+            .context("the full path's first answer")?;
+
+        let collection = Collection::new(
+            switchboard::store::open(&store_url)
+                .await
+                .context("opening the todos store in process")?,
+            todos::COLLECTION,
+        );
+        let memory = in_process::find_todos(&collection, OWNER, 10)
+            .await
+            .context("reading the todos in process")?;
+        ensure!(
+            memory.len() == ITEMS,
+            "the store holds {} todos",
+            memory.len()
+        );
+        let verifier: Arc<dyn TokenVerifier> = Arc::new(
+            JwtVerifier::new(&hs256_auth(SECRET))
+                .await
+                .context("the in-process token verifier")?,
+        );
+        // The canned route answers the gateway's own bytes: the same size on the wire.
+        let router = in_process::router(
+            collection.clone(),
+            memory,
+            Bytes::copy_from_slice(full.as_bytes()),
+            verifier,
+        );
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("binding the in-process server")?;
+        let in_process_addr = listener.local_addr()?;
+        servers.push(tokio::spawn(
+            async move { axum::serve(listener, router).await },
+        ));
+
+        let check = |path| {
+            let post = Post::new(in_process_addr, path, &token, body.clone());
+            async { checked_target(post?, &reference).await }
+        };
+        let store = check(in_process::STORE_PATH)
+            .await
+            .context("the in-process (store) first answer")?;
+        let memory = check(in_process::MEMORY_PATH)
+            .await
+            .context("the in-process (memory) first answer")?;
+        let canned = check(in_process::CANNED_PATH)
+            .await
+            .context("the canned first answer")?;
+        Ok(Self {
+            _server: server,
+            _dir: dir,
+            todos,
+            servers,
+            full: Arc::new(HttpTarget {
+                body_len: full.len(),
+                post: full_post,
+            }),
+            store,
+            memory,
+            canned,
+            client,
+            collection,
+            clocks: Clocks::find(),
+        })
+    }
+
+    /// A fresh worker for `target` (for HTTP, a new connection).
+    async fn worker(&self, target: Target) -> Result<Worker> {
+        let http = |target: &Arc<HttpTarget>| {
+            let target = Arc::clone(target);
+            async move {
+                anyhow::Ok(Worker::Http {
+                    connection: Connection::open(target.post.addr).await?,
+                    target,
+                })
+            }
+        };
+        match target {
+            Target::Full => http(&self.full).await,
+            Target::Store => http(&self.store).await,
+            Target::Memory => http(&self.memory).await,
+            Target::Canned => http(&self.canned).await,
+            Target::BusCall => Ok(Worker::Bus(self.client.clone())),
+            Target::StoreFind => Ok(Worker::Store(self.collection.clone())),
+        }
+    }
+
+    /// Stops the servers and the todos service.
+    async fn stop(self) -> Result<()> {
+        for server in &self.servers {
+            server.abort();
+        }
+        self.todos
+            .run_until_stopped(async {})
+            .await
+            .context("stopping the todos service")
+    }
+}
+
+/// `post` as a target, once its first answer is the same JSON as `reference`.
+async fn checked_target(post: Post, reference: &Value) -> Result<Arc<HttpTarget>> {
+    let (_, text) = first_answer(&post, Some(reference)).await?;
+    Ok(Arc::new(HttpTarget {
+        body_len: text.len(),
+        post,
+    }))
+}
+
+/// Creates [`ITEMS`] todos for [`OWNER`] through the generated client.
+async fn create_todos(client: &TodosClient) -> Result<()> {
+    for n in 1..=ITEMS {
+        let outcome = client
+            .create(CreateTodoRequest {
+                owner_id: OWNER.into(),
+                title: format!("benchmark todo number {n}"),
+            })
+            .await
+            .with_context(|| format!("creating todo {n}"))?;
+        let create_todo_reply::Outcome::Created(_) = outcome;
+    }
+    Ok(())
+}
+
+/// Sends `post` once on a new connection and checks the answer: 200, exactly [`ITEMS`]
+/// todos with every selected field, and — when `reference` is given — the same JSON as
+/// it. Returns the parsed answer and its text.
+async fn first_answer(post: &Post, reference: Option<&Value>) -> Result<(Value, String)> {
+    let mut connection = Connection::open(post.addr).await?;
+    let (status, body) = connection.send(post).await?;
+    let text = String::from_utf8(body.to_vec()).context("the answer is not UTF-8")?;
+    ensure!(
+        status.is_success(),
+        "{} answered {status}: {text}",
+        post.path
+    );
+    let answer: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} answered no JSON: {text}", post.path))?;
+    let todos = answer["data"]["todos"]["todos"]
+        .as_array()
+        .with_context(|| format!("{} answered no todos: {text}", post.path))?;
+    ensure!(
+        todos.len() == ITEMS,
+        "{} answered {} todos, not {ITEMS}: {text}",
+        post.path,
+        todos.len()
+    );
+    for todo in todos {
+        ensure!(
+            todo["id"].is_string()
+                && todo["title"].is_string()
+                && todo["completed"].is_boolean()
+                && todo["createdAt"].is_string(),
+            "{} answered an incomplete todo: {todo}",
+            post.path
+        );
+    }
+    if let Some(reference) = reference {
+        ensure!(
+            answer == *reference,
+            "{} answered other todos than the gateway: {text}",
+            post.path
+        );
+    }
+    Ok((answer, text))
+}
+
+/// Sends requests to one target and checks each answer.
+enum Worker {
+    /// One keep-alive HTTP connection.
+    Http {
+        /// The connection.
+        connection: Connection,
+        /// What to send and how long the answer is.
+        target: Arc<HttpTarget>,
+    },
+    /// The generated client over the bus.
+    Bus(TodosClient),
+    /// The store, read directly.
+    Store(Collection<TodoRecord>),
+}
+
+impl Worker {
+    /// One request and its answer, checked.
+    async fn call(&mut self) -> Result<()> {
+        match self {
+            Worker::Http { connection, target } => {
+                let (status, body) = connection.send(&target.post).await?;
+                ensure!(
+                    status.is_success() && body.len() == target.body_len,
+                    "{} answered {status} with {} bytes, not {}: {}",
+                    target.post.path,
+                    body.len(),
+                    target.body_len,
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            Worker::Bus(client) => {
+                let reply = client
+                    .list_by_owner(ListTodosByOwnerRequest {
+                        owner_id: OWNER.into(),
+                        page: Some(PageRequest {
+                            limit: 10,
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .context("todos.v1.list_by_owner")?;
+                ensure!(reply.todos.len() == ITEMS, "{} todos", reply.todos.len());
+            }
+            Worker::Store(collection) => {
+                let todos = in_process::find_todos(collection, OWNER, 10)
+                    .await
+                    .context("reading the store")?;
+                ensure!(todos.len() == ITEMS, "{} todos", todos.len());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The figures of one target in one round.
+#[derive(Debug, Clone, Copy)]
+struct Measurement {
+    /// Which target.
+    target: Target,
+    /// Latencies of requests sent one at a time over one connection.
+    sequential: Summary,
+    /// Requests completed in the throughput phase.
+    completed: usize,
+    /// From starting the requesters until the last one returned.
+    elapsed: Duration,
+    /// Latencies of the throughput phase.
+    loaded: Summary,
+    /// CPU time of this process (load generator and every server in it) per request of
+    /// the throughput phase.
+    bench_cpu: Option<Duration>,
+    /// CPU time of nats-server per request of the throughput phase.
+    server_cpu: Option<Duration>,
+}
+
+impl Measurement {
+    /// Requests per second of the throughput phase.
+    fn throughput(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Sends `count` requests through every worker, one at a time, the workers taking turns
+/// request by request; returns each worker's latencies.
+async fn sequential(workers: &mut [Worker], count: usize) -> Result<Vec<Summary>> {
+    let mut samples = vec![Vec::with_capacity(count); workers.len()];
+    for _ in 0..count {
+        for (worker, samples) in workers.iter_mut().zip(&mut samples) {
+            let started = Instant::now();
+            worker.call().await?;
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+        .iter_mut()
+        .map(|samples| Summary::of(samples).context("no sequential samples"))
+        .collect()
+}
+
+/// What `concurrency` workers of one target achieve in `duration`.
+struct Load {
+    /// From starting the workers until the last one returned.
+    elapsed: Duration,
+    /// Their latencies (and how many requests completed).
+    latency: Summary,
+    /// CPU time of this process per request.
+    bench_cpu: Option<Duration>,
+    /// CPU time of nats-server per request.
+    server_cpu: Option<Duration>,
+}
+
+/// Opens `concurrency` workers for `target`, lets each send one unmeasured request, then
+/// starts them together and measures what they achieve in `duration`.
+async fn under_load(fixture: &Fixture, target: Target, options: &Options) -> Result<Load> {
+    let ready = Arc::new(Barrier::new(options.concurrency + 1));
+    let (start, started_at) = watch::channel(None::<Instant>);
+    let duration = options.duration;
+    let mut workers = JoinSet::new();
+    for _ in 0..options.concurrency {
+        let mut worker = fixture.worker(target).await?;
+        let ready = ready.clone();
+        let mut started_at = started_at.clone();
+        workers.spawn(async move {
+            let warmed = worker.call().await;
+            ready.wait().await;
+            warmed?;
+            let end = started_at
+                .wait_for(Option::is_some)
+                .await
+                .context("the start signal was dropped")?
+                .map(|at| at + duration)
+                .context("no start time")?;
+            let mut samples = Vec::with_capacity(16_384);
+            while Instant::now() < end {
+                let sent = Instant::now();
+                worker.call().await?;
+                samples.push(sent.elapsed());
+            }
+            anyhow::Ok(samples)
+        });
+    }
+    ready.wait().await;
+    let cpu_before = fixture.clocks.now();
+    let started = Instant::now();
+    start.send_replace(Some(started));
+    let mut samples = Vec::new();
+    while let Some(joined) = workers.join_next().await {
+        samples.extend(joined.context("a worker task failed")??);
+    }
+    let elapsed = started.elapsed();
+    let (bench_cpu, server_cpu) = fixture.clocks.now().per_request(&cpu_before, samples.len());
+    Ok(Load {
+        elapsed,
+        latency: Summary::of(&mut samples).context("no samples under load")?,
+        bench_cpu,
+        server_cpu,
+    })
+}
+
+/// One round: a warm-up of every target, sequential latency of all targets taking turns,
+/// then the throughput of each target, one after another.
+async fn round(
+    fixture: &Fixture,
+    targets: &[Target],
+    options: &Options,
+) -> Result<Vec<Measurement>> {
+    let mut workers = Vec::with_capacity(targets.len());
+    for &target in targets {
+        workers.push(fixture.worker(target).await?);
+    }
+    for (worker, target) in workers.iter_mut().zip(targets) {
+        for _ in 0..options.warmup {
+            worker
+                .call()
+                .await
+                .with_context(|| format!("warming up {}", target.label()))?;
+        }
+    }
+    let latencies = sequential(&mut workers, options.requests)
+        .await
+        .context("sequential phase")?;
+    drop(workers);
+    let mut measurements = Vec::with_capacity(targets.len());
+    for (&target, sequential) in targets.iter().zip(latencies) {
+        let load = under_load(fixture, target, options)
+            .await
+            .with_context(|| format!("throughput of {}", target.label()))?;
+        measurements.push(Measurement {
+            target,
+            sequential,
+            completed: load.latency.count,
+            elapsed: load.elapsed,
+            loaded: load.latency,
+            bench_cpu: load.bench_cpu,
+            server_cpu: load.server_cpu,
+        });
+    }
+    Ok(measurements)
+}
+
+/// Runs the benchmark and prints its tables.
+pub async fn run(options: Options) -> Result<()> {
+    let fixture = Fixture::start().await?;
+    let targets = if options.only.is_empty() {
+        Target::selection(options.breakdown)
+    } else {
+        &options.only
+    };
+    println!(
+        "gateway: todos(ownerId) returning {ITEMS} items; per round, {} warm-up requests per \
+         target; {} sequential requests per target over one keep-alive connection, the \
+         targets taking turns request by request; then {} connections for {:.1} s per \
+         target, one target after another; {} round(s); {}-byte request body, {}-byte answer",
+        options.warmup,
+        options.requests,
+        options.concurrency,
+        options.duration.as_secs_f64(),
+        options.rounds,
+        fixture.full.post.body.len(),
+        fixture.full.body_len,
+    );
+    let mut rounds = Vec::with_capacity(options.rounds);
+    for number in 1..=options.rounds {
+        let measurements = round(&fixture, targets, &options)
+            .await
+            .with_context(|| format!("round {number}"))?;
+        for m in &measurements {
+            eprintln!(
+                "  round {number}: {:<27} seq p50 {:>7.1} us  load {:>7.0} req/s",
+                m.target.label(),
+                micros(m.sequential.p50),
+                m.throughput()
+            );
+        }
+        rounds.push(measurements);
+    }
+    fixture.stop().await?;
+    print_table(&rounds, &options);
+    print_verdict(&rounds);
+    Ok(())
+}
+
+/// Prints every measurement, with its throughput relative to `in-process, store` in the
+/// same round.
+fn print_table(rounds: &[Vec<Measurement>], options: &Options) {
+    println!();
+    println!(
+        "| round | target                      | seq p50 µs | seq p99 µs | seq mean µs \
+         | {}× req/s | × store | load p50 µs | load p99 µs | CPU µs/req bench | CPU µs/req nats |",
+        options.concurrency
+    );
+    println!(
+        "|------:|-----------------------------|-----------:|-----------:|------------:\
+         |---------:|--------:|------------:|------------:|-----------------:|----------------:|"
+    );
+    for (index, measurements) in rounds.iter().enumerate() {
+        let store = find(measurements, Target::Store);
+        for m in measurements {
+            let ratio = store.map_or_else(
+                || "-".into(),
+                |store| format!("{:.2}", m.throughput() / store.throughput()),
+            );
+            println!(
+                "| {:>5} | {:<27} | {:>10.1} | {:>10.1} | {:>11.1} | {:>8.0} | {:>7} | {:>11.1} | {:>11.1} | {:>16} | {:>15} |",
+                index + 1,
+                m.target.label(),
+                micros(m.sequential.p50),
+                micros(m.sequential.p99),
+                micros(m.sequential.mean),
+                m.throughput(),
+                ratio,
+                micros(m.loaded.p50),
+                micros(m.loaded.p99),
+                cpu(m.bench_cpu),
+                cpu(m.server_cpu),
+            );
+        }
+    }
+}
+
+/// Prints the full path against in-process (store) per round and over all rounds, with
+/// PASS/MISS, and against in-process (memory) for reference.
+fn print_verdict(rounds: &[Vec<Measurement>]) {
+    println!();
+    let mut totals = [0.0; 3];
+    let mut counted = 0;
+    for (index, measurements) in rounds.iter().enumerate() {
+        let (Some(full), Some(store)) = (
+            find(measurements, Target::Full),
+            find(measurements, Target::Store),
+        ) else {
+            continue;
+        };
+        let ratio = full.throughput() / store.throughput();
+        let memory = find(measurements, Target::Memory).map(Measurement::throughput);
+        println!(
+            "round {}: full/in-process(store) = {ratio:.3} ({}){}; seq p50 full − store = {:+.1} µs",
+            index + 1,
+            verdict(ratio >= TARGET_RATIO),
+            memory.map_or_else(String::new, |memory| format!(
+                ", full/in-process(memory) = {:.3}",
+                full.throughput() / memory
+            )),
+            micros(full.sequential.p50) - micros(store.sequential.p50),
+        );
+        totals[0] += full.throughput();
+        totals[1] += store.throughput();
+        totals[2] += memory.unwrap_or(f64::NAN);
+        counted += 1;
+    }
+    if counted == 0 {
+        return;
+    }
+    let ratio = totals[0] / totals[1];
+    println!(
+        "all rounds: full/in-process(store) req/s = {ratio:.3} (target ≥ {TARGET_RATIO}: {}); \
+         full/in-process(memory) = {:.3}",
+        verdict(ratio >= TARGET_RATIO),
+        totals[0] / totals[2],
+    );
+}
+
+/// CPU time per request in microseconds, or `-` when `/proc` could not tell.
+fn cpu(per_request: Option<Duration>) -> String {
+    per_request.map_or_else(|| "-".into(), |d| format!("{:.1}", micros(d)))
+}
+
+/// The measurement of `target` in one round.
+fn find(measurements: &[Measurement], target: Target) -> Option<&Measurement> {
+    measurements.iter().find(|m| m.target == target)
+}
+
+/// PASS or MISS.
+fn verdict(met: bool) -> &'static str {
+    if met { "PASS" } else { "MISS" }
+}
