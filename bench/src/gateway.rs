@@ -503,7 +503,7 @@ impl Worker {
                         }),
                     })
                     .await
-                    .context("todos.v1.list_by_owner")?;
+                    .context("listing the owner's todos over the bus")?;
                 ensure!(reply.todos.len() == ITEMS, "{} todos", reply.todos.len());
             }
             Worker::Store(collection) => {

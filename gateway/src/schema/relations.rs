@@ -176,7 +176,7 @@ pub fn field(spec: Arc<RelationSpec>, type_ref: TypeRef) -> Field {
             })?;
             let value = loader.load_one(key).await?;
             Ok(match (value, spec.value_is_list()) {
-                (Some(value), _) => values::single_output_or_list(&spec.value_kind(), &value),
+                (Some(value), _) => values::owned_output(&spec.value_kind(), value),
                 (None, true) => Some(FieldValue::list(Vec::<FieldValue>::new())),
                 (None, false) => None,
             })

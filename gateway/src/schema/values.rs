@@ -7,6 +7,8 @@
 //! `google.protobuf.Timestamp` → `DateTime` (RFC 3339); enums → enums; `repeated` → lists;
 //! messages → objects (outputs) and `<Message>Input` (inputs).
 
+use std::borrow::Cow;
+
 use async_graphql::dynamic::FieldValue;
 use async_graphql::{Name, Value as GqlValue};
 use base64::Engine;
@@ -175,38 +177,57 @@ fn integer(value: &GqlValue) -> Option<i128> {
 }
 
 /// The GraphQL value of `field` in `parent`: `None` (null) for unset fields with presence.
-pub fn field_output(
-    parent: &DynamicMessage,
+/// Nested messages are lent, not cloned: their resolvers read them where they lie.
+pub fn field_output<'a>(
+    parent: &'a DynamicMessage,
     field: &FieldDescriptor,
-) -> Option<FieldValue<'static>> {
-    if field.supports_presence() && !parent.has_field(field) {
-        return None;
-    }
-    let value = parent.get_field(field);
-    if field.is_list() {
-        let items = value.as_list().unwrap_or_default();
-        return Some(FieldValue::list(items.iter().map(|item| {
-            single_output(&field.kind(), item).unwrap_or(FieldValue::NULL)
-        })));
-    }
-    if field.is_map() {
+) -> Option<FieldValue<'a>> {
+    if field.is_map() || (field.supports_presence() && !parent.has_field(field)) {
         // Maps are refused when the schema is built; nothing reaches here.
         return None;
     }
-    single_output(&field.kind(), &value)
+    match parent.get_field(field) {
+        Cow::Borrowed(value) => borrowed_output(&field.kind(), value),
+        Cow::Owned(value) => owned_output(&field.kind(), value),
+    }
 }
 
-/// The GraphQL value of one (non-list) protobuf value of `kind`.
-pub fn single_output(kind: &Kind, value: &PbValue) -> Option<FieldValue<'static>> {
+/// The GraphQL value of a protobuf value (or list of them) of `kind`, lending messages.
+pub fn borrowed_output<'a>(kind: &Kind, value: &'a PbValue) -> Option<FieldValue<'a>> {
+    match value {
+        PbValue::List(items) => {
+            Some(FieldValue::list(items.iter().map(|item| {
+                borrowed_output(kind, item).unwrap_or(FieldValue::NULL)
+            })))
+        }
+        PbValue::Message(message) if !is_timestamp(kind) => Some(FieldValue::borrowed_any(message)),
+        other => plain_output(kind, other),
+    }
+}
+
+/// The GraphQL value of a protobuf value (or list of them) of `kind`, taking it.
+pub fn owned_output(kind: &Kind, value: PbValue) -> Option<FieldValue<'static>> {
+    match value {
+        PbValue::List(items) => {
+            Some(FieldValue::list(items.into_iter().map(|item| {
+                owned_output(kind, item).unwrap_or(FieldValue::NULL)
+            })))
+        }
+        PbValue::Message(message) if !is_timestamp(kind) => Some(FieldValue::owned_any(message)),
+        other => plain_output(kind, &other),
+    }
+}
+
+fn is_timestamp(kind: &Kind) -> bool {
+    matches!(kind, Kind::Message(descriptor) if descriptor.full_name() == TIMESTAMP)
+}
+
+/// The GraphQL value of a scalar, enum or timestamp.
+fn plain_output(kind: &Kind, value: &PbValue) -> Option<FieldValue<'static>> {
     let plain = |v: GqlValue| Some(FieldValue::value(v));
     match (kind, value) {
-        (Kind::Message(descriptor), PbValue::Message(message))
-            if descriptor.full_name() == TIMESTAMP =>
-        {
+        (_, PbValue::Message(message)) => {
             timestamp_output(message).map(|text| FieldValue::value(GqlValue::String(text)))
-        }
-        (Kind::Message(_), PbValue::Message(message)) => {
-            Some(FieldValue::owned_any(message.clone()))
         }
         (Kind::Enum(descriptor), PbValue::EnumNumber(number)) => descriptor
             .get_value(*number)
@@ -244,17 +265,5 @@ pub fn key_string(value: &PbValue) -> Option<String> {
         PbValue::U32(n) => Some(n.to_string()),
         PbValue::U64(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-/// The GraphQL value of a protobuf value that may be a list of `kind` values.
-pub fn single_output_or_list(kind: &Kind, value: &PbValue) -> Option<FieldValue<'static>> {
-    match value {
-        PbValue::List(items) => {
-            Some(FieldValue::list(items.iter().map(|item| {
-                single_output(kind, item).unwrap_or(FieldValue::NULL)
-            })))
-        }
-        other => single_output(kind, other),
     }
 }
