@@ -34,7 +34,7 @@ use switchboard::{Bus, CallOptions, Context, Rpc, ServiceError, ServiceRuntime, 
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::cpu::Clocks;
-use crate::stats::{Summary, micros};
+use crate::stats::{Load, Summary, micros};
 
 /// Throughput the framework must reach, as a fraction of raw throughput.
 const TARGET_THROUGHPUT_RATIO: f64 = 0.85;
@@ -53,90 +53,17 @@ const SAMPLE_MESSAGE_ID: &str = "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b";
 /// Queue group of the raw responders.
 const RAW_QUEUE: &str = "raw";
 
-/// What the command line chose.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Requests sent before measuring each pairing.
-    warmup: usize,
-    /// Sequential requests measured one at a time.
-    requests: usize,
-    /// Concurrent requesters in the throughput phase.
-    concurrency: usize,
-    /// Length of the throughput phase.
-    duration: Duration,
-    /// Times every pairing is measured.
-    rounds: usize,
-    /// Whether to measure the mixed pairings too.
-    breakdown: bool,
-    /// Pairings named with `--only`, measured instead of the default selection.
-    only: Vec<Pairing>,
-}
+/// What the command line chose (see [`crate::options::Options`]).
+pub type Options = crate::options::Options<Pairing>;
 
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            warmup: 2_000,
-            requests: 20_000,
-            concurrency: 64,
-            duration: Duration::from_secs(5),
-            rounds: 2,
-            breakdown: false,
-            only: Vec::new(),
-        }
-    }
-}
-
-impl Options {
-    /// Reads the options that follow `bus` on the command line.
-    pub fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
-        let mut options = Self::default();
-        let mut args = args;
-        while let Some(flag) = args.next() {
-            if flag == "--breakdown" {
-                options.breakdown = true;
-                continue;
-            }
-            let value = args
-                .next()
-                .with_context(|| format!("{flag} needs a value"))?;
-            let number = || -> Result<usize> {
-                let n: usize = value
-                    .parse()
-                    .with_context(|| format!("{flag} {value:?}: not a whole number"))?;
-                ensure!(n > 0, "{flag} must be at least 1");
-                Ok(n)
-            };
-            match flag.as_str() {
-                "--warmup" => options.warmup = number()?,
-                "--requests" => options.requests = number()?,
-                "--concurrency" => options.concurrency = number()?,
-                "--seconds" => {
-                    let seconds: f64 = value
-                        .parse()
-                        .with_context(|| format!("--seconds {value:?}: not a number"))?;
-                    ensure!(
-                        seconds.is_finite() && seconds > 0.0,
-                        "--seconds must be positive"
-                    );
-                    options.duration = Duration::from_secs_f64(seconds);
-                }
-                "--rounds" => options.rounds = number()?,
-                "--only" => {
-                    options.only = value
-                        .split(',')
-                        .map(Pairing::named)
-                        .collect::<Result<_>>()?;
-                }
-                other => bail!("unknown option {other:?} (try --help)"),
-            }
-        }
-        Ok(options)
-    }
+/// Reads the options that follow `bus` on the command line.
+pub fn parse_options(args: impl Iterator<Item = String>) -> Result<Options> {
+    Options::with_defaults(2_000, 20_000).parse(args, Pairing::named)
 }
 
 /// A requester and a responder measured together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pairing {
+pub(crate) enum Pairing {
     /// Raw requester, raw responder replying inline.
     Raw,
     /// Raw requester, raw responder spawning a task per request.
@@ -578,19 +505,6 @@ async fn sequential(requesters: &[Requester], count: usize) -> Result<Vec<Summar
         .iter_mut()
         .map(|samples| Summary::of(samples).context("no sequential samples"))
         .collect()
-}
-
-/// What `concurrency` clones of `requester` achieve in `duration`, looping over the shared
-/// connection.
-struct Load {
-    /// From starting the requesters until the last one returned.
-    elapsed: Duration,
-    /// Their latencies (and how many requests completed).
-    latency: Summary,
-    /// CPU time of this process per request.
-    bench_cpu: Option<Duration>,
-    /// CPU time of nats-server per request.
-    server_cpu: Option<Duration>,
 }
 
 /// Runs `concurrency` requesters for `duration` and measures what they achieve.

@@ -48,7 +48,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use self::http::{Connection, Post};
 use crate::cpu::Clocks;
-use crate::stats::{Summary, micros};
+use crate::stats::{Load, Summary, micros};
 
 /// Throughput the full path must reach, as a fraction of the in-process (store) throughput.
 const TARGET_RATIO: f64 = 0.8;
@@ -65,87 +65,17 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
                      { todos { id title completed createdAt } } }";
 
-/// What the command line chose.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Requests sent one at a time to each target before measuring, every round.
-    warmup: usize,
-    /// Sequential requests measured per target.
-    requests: usize,
-    /// Concurrent connections (or tasks) in the throughput phase.
-    concurrency: usize,
-    /// Length of the throughput phase.
-    duration: Duration,
-    /// Times every target is measured.
-    rounds: usize,
-    /// Whether to measure the breakdown targets too.
-    breakdown: bool,
-    /// Targets named with `--only`, measured instead of the default selection.
-    only: Vec<Target>,
-}
+/// What the command line chose (see [`crate::options::Options`]).
+pub type Options = crate::options::Options<Target>;
 
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            warmup: 1_000,
-            requests: 5_000,
-            concurrency: 64,
-            duration: Duration::from_secs(5),
-            rounds: 2,
-            breakdown: false,
-            only: Vec::new(),
-        }
-    }
-}
-
-impl Options {
-    /// Reads the options that follow `gateway` on the command line.
-    pub fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
-        let mut options = Self::default();
-        let mut args = args;
-        while let Some(flag) = args.next() {
-            if flag == "--breakdown" {
-                options.breakdown = true;
-                continue;
-            }
-            let value = args
-                .next()
-                .with_context(|| format!("{flag} needs a value"))?;
-            let number = || -> Result<usize> {
-                let n: usize = value
-                    .parse()
-                    .with_context(|| format!("{flag} {value:?}: not a whole number"))?;
-                ensure!(n > 0, "{flag} must be at least 1");
-                Ok(n)
-            };
-            match flag.as_str() {
-                "--warmup" => options.warmup = number()?,
-                "--requests" => options.requests = number()?,
-                "--concurrency" => options.concurrency = number()?,
-                "--seconds" => {
-                    let seconds: f64 = value
-                        .parse()
-                        .with_context(|| format!("--seconds {value:?}: not a number"))?;
-                    ensure!(
-                        seconds.is_finite() && seconds > 0.0,
-                        "--seconds must be positive"
-                    );
-                    options.duration = Duration::from_secs_f64(seconds);
-                }
-                "--rounds" => options.rounds = number()?,
-                "--only" => {
-                    options.only = value.split(',').map(Target::named).collect::<Result<_>>()?;
-                }
-                other => bail!("unknown option {other:?} (try --help)"),
-            }
-        }
-        Ok(options)
-    }
+/// Reads the options that follow `gateway` on the command line.
+pub fn parse_options(args: impl Iterator<Item = String>) -> Result<Options> {
+    Options::with_defaults(1_000, 5_000).parse(args, Target::named)
 }
 
 /// What the load generator measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(crate) enum Target {
     /// HTTP → gateway → bus → todos service → SQLite.
     Full,
     /// HTTP → static async-graphql schema → the same SQLite file, in this process.
@@ -559,18 +489,6 @@ async fn sequential(workers: &mut [Worker], count: usize) -> Result<Vec<Summary>
         .iter_mut()
         .map(|samples| Summary::of(samples).context("no sequential samples"))
         .collect()
-}
-
-/// What `concurrency` workers of one target achieve in `duration`.
-struct Load {
-    /// From starting the workers until the last one returned.
-    elapsed: Duration,
-    /// Their latencies (and how many requests completed).
-    latency: Summary,
-    /// CPU time of this process per request.
-    bench_cpu: Option<Duration>,
-    /// CPU time of nats-server per request.
-    server_cpu: Option<Duration>,
 }
 
 /// Opens `concurrency` workers for `target`, lets each send one unmeasured request, then

@@ -7,6 +7,7 @@
 mod bus;
 mod cpu;
 mod gateway;
+mod options;
 mod stats;
 
 use anyhow::bail;
@@ -59,8 +60,8 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
     match benchmark.as_deref().unwrap_or("bus") {
-        "bus" => bus::run(bus::Options::parse(args)?).await,
-        "gateway" => gateway::run(gateway::Options::parse(args)?).await,
+        "bus" => bus::run(bus::parse_options(args)?).await,
+        "gateway" => gateway::run(gateway::parse_options(args)?).await,
         "help" => {
             print!("{USAGE}");
             Ok(())

@@ -48,6 +48,18 @@ pub fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
+/// What the concurrent requesters of one pairing or target achieved in the throughput phase.
+pub struct Load {
+    /// From starting the requesters until the last one returned.
+    pub elapsed: Duration,
+    /// Their latencies (and how many requests completed).
+    pub latency: Summary,
+    /// CPU time of this process per request.
+    pub bench_cpu: Option<Duration>,
+    /// CPU time of nats-server per request.
+    pub server_cpu: Option<Duration>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,87 @@
+//! The command-line options every benchmark shares.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+
+/// What the command line chose. `T` names what a benchmark measures (its pairings or
+/// targets), for `--only`.
+#[derive(Debug, Clone)]
+pub struct Options<T> {
+    /// Requests sent before measuring each pairing or target.
+    pub warmup: usize,
+    /// Sequential requests measured one at a time.
+    pub requests: usize,
+    /// Concurrent requesters (or connections) in the throughput phase.
+    pub concurrency: usize,
+    /// Length of the throughput phase.
+    pub duration: Duration,
+    /// Times everything is measured.
+    pub rounds: usize,
+    /// Whether to measure the breakdown pairings or targets too.
+    pub breakdown: bool,
+    /// What `--only` named, measured instead of the default selection.
+    pub only: Vec<T>,
+}
+
+impl<T> Options<T> {
+    /// Defaults with `warmup` and `requests`; 64 requesters for 5 s, 2 rounds.
+    pub fn with_defaults(warmup: usize, requests: usize) -> Self {
+        Self {
+            warmup,
+            requests,
+            concurrency: 64,
+            duration: Duration::from_secs(5),
+            rounds: 2,
+            breakdown: false,
+            only: Vec::new(),
+        }
+    }
+
+    /// Reads the options that follow the benchmark's name, starting from `self`; `named`
+    /// turns a `--only` entry into a `T`.
+    pub fn parse(
+        mut self,
+        args: impl Iterator<Item = String>,
+        named: impl Fn(&str) -> Result<T>,
+    ) -> Result<Self> {
+        let mut args = args;
+        while let Some(flag) = args.next() {
+            if flag == "--breakdown" {
+                self.breakdown = true;
+                continue;
+            }
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            let number = || -> Result<usize> {
+                let n: usize = value
+                    .parse()
+                    .with_context(|| format!("{flag} {value:?}: not a whole number"))?;
+                ensure!(n > 0, "{flag} must be at least 1");
+                Ok(n)
+            };
+            match flag.as_str() {
+                "--warmup" => self.warmup = number()?,
+                "--requests" => self.requests = number()?,
+                "--concurrency" => self.concurrency = number()?,
+                "--seconds" => {
+                    let seconds: f64 = value
+                        .parse()
+                        .with_context(|| format!("--seconds {value:?}: not a number"))?;
+                    ensure!(
+                        seconds.is_finite() && seconds > 0.0,
+                        "--seconds must be positive"
+                    );
+                    self.duration = Duration::from_secs_f64(seconds);
+                }
+                "--rounds" => self.rounds = number()?,
+                "--only" => {
+                    self.only = value.split(',').map(&named).collect::<Result<_>>()?;
+                }
+                other => bail!("unknown option {other:?} (try --help)"),
+            }
+        }
+        Ok(self)
+    }
+}
