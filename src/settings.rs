@@ -147,20 +147,21 @@ impl ServiceSettings {
     }
 }
 
-/// For a service's `main`: reads its settings from the process environment and installs
-/// logging. Bad configuration prints one line and exits with status 64 (EX_USAGE).
-pub fn load_or_exit(service: &str) -> ServiceSettings {
+/// For a binary's `main`: reads the settings `parse` builds from the process environment
+/// and installs logging. Bad configuration prints one line and exits with status 64
+/// (EX_USAGE).
+pub fn load_or_exit<T>(binary: &str, parse: impl FnOnce(&Env) -> Result<T, SettingsError>) -> T {
     let env = Env::from_process();
-    let loaded = crate::telemetry::LogFormat::from_env(&env)
-        .and_then(|format| Ok((format, ServiceSettings::from_env(service, &env)?)));
+    let loaded =
+        crate::telemetry::LogFormat::from_env(&env).and_then(|format| Ok((format, parse(&env)?)));
     match loaded {
         Ok((format, settings)) => {
             crate::telemetry::init(format);
-            tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");
+            tracing::info!(binary, version = env!("CARGO_PKG_VERSION"), "starting");
             settings
         }
         Err(error) => {
-            eprintln!("{service}: configuration error: {error}");
+            eprintln!("{binary}: configuration error: {error}");
             std::process::exit(64);
         }
     }

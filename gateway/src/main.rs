@@ -1,8 +1,6 @@
 //! The `gateway` binary: configuration from the environment, then GraphQL until SIGTERM.
 
 use gateway::settings::GatewaySettings;
-use switchboard::settings::Env;
-use switchboard::telemetry::{self, LogFormat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,20 +17,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", schema.schema.sdl());
         return Ok(());
     }
-    let env = Env::from_process();
-    let loaded =
-        LogFormat::from_env(&env).and_then(|format| Ok((format, GatewaySettings::from_env(&env)?)));
-    let settings = match loaded {
-        Ok((format, settings)) => {
-            telemetry::init(format);
-            settings
-        }
-        Err(error) => {
-            eprintln!("gateway: configuration error: {error}");
-            std::process::exit(64);
-        }
-    };
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
+    let settings = switchboard::settings::load_or_exit("gateway", GatewaySettings::from_env);
     let app = gateway::Application::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;

@@ -144,6 +144,21 @@ impl AuthSettings {
     }
 }
 
+/// The caller an `Authorization` value proves: no value is an anonymous caller; a value
+/// must be `Bearer <token>` with a token `verifier` accepts (no verifier refuses every
+/// token). Services and the gateway both decide who is calling here.
+pub async fn authenticate(
+    authorization: Option<&str>,
+    verifier: Option<&dyn TokenVerifier>,
+) -> Result<Caller, AuthError> {
+    let Some(authorization) = authorization else {
+        return Ok(Caller::Anonymous);
+    };
+    let token = bearer_token(authorization)?;
+    let verifier = verifier.ok_or(AuthError::NotConfigured)?;
+    verifier.verify(token).await.map(Caller::Authenticated)
+}
+
 /// The token inside an `Authorization: Bearer <token>` value.
 pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
     let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Malformed)?;

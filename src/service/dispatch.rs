@@ -177,7 +177,9 @@ async fn process(
         ));
     }
     let authorization = header(names::AUTHORIZATION);
-    let caller = authenticate(authorization, shared.verifier.as_deref()).await?;
+    let caller = auth::authenticate(authorization, shared.verifier.as_deref())
+        .await
+        .map_err(|e| ServiceError::unauthorized(e.to_string()))?;
     if caller == Caller::Anonymous && !endpoint.rpc.public {
         return Err(ServiceError::unauthorized(format!(
             "{} requires a bearer token",
@@ -217,25 +219,6 @@ async fn process(
             replay: false,
         }),
     }
-}
-
-/// The caller a request's `Authorization` header proves; no header means anonymous.
-async fn authenticate(
-    authorization: Option<&str>,
-    verifier: Option<&dyn TokenVerifier>,
-) -> Result<Caller, ServiceError> {
-    let Some(authorization) = authorization else {
-        return Ok(Caller::Anonymous);
-    };
-    let token =
-        auth::bearer_token(authorization).map_err(|e| ServiceError::unauthorized(e.to_string()))?;
-    let verifier = verifier
-        .ok_or_else(|| ServiceError::unauthorized(auth::AuthError::NotConfigured.to_string()))?;
-    verifier
-        .verify(token)
-        .await
-        .map(Caller::Authenticated)
-        .map_err(|e| ServiceError::unauthorized(e.to_string()))
 }
 
 /// Runs the handler, turning a panic into a 500 for this request alone.

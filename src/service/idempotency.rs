@@ -69,10 +69,10 @@ impl Idempotency {
                 let reservation = self.pending_doc(ctx, &fingerprint);
                 match self
                     .store
-                    .commit(Transaction::new().insert(COLLECTION, &id, reservation))
+                    .commit(Transaction::new().insert(COLLECTION, &id, reservation.clone()))
                     .await
                 {
-                    Ok(()) => return self.execute(&id, execute).await,
+                    Ok(()) => return self.execute(&id, reservation, execute).await,
                     // Another replica reserved the key between our read and our insert.
                     Err(StoreError::AlreadyExists { .. }) => continue,
                     Err(error) => return Err(error.into()),
@@ -116,14 +116,20 @@ impl Idempotency {
         }
     }
 
-    async fn execute<F, Fut>(&self, id: &str, execute: F) -> Result<Reply, ServiceError>
+    /// Runs `execute` under the reservation just inserted (`reservation`, version 1).
+    async fn execute<F, Fut>(
+        &self,
+        id: &str,
+        reservation: Document,
+        execute: F,
+    ) -> Result<Reply, ServiceError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Bytes, ServiceError>>,
     {
         match execute().await {
             Ok(body) => {
-                if let Err(error) = self.complete(id, &body).await {
+                if let Err(error) = self.complete(id, reservation, &body).await {
                     // The effect happened; the caller gets its reply. A repeat will wait
                     // for the lease to end and may execute again (see the module docs).
                     tracing::error!(%error, "could not store an idempotent reply");
@@ -153,21 +159,16 @@ impl Idempotency {
         }))
     }
 
-    async fn complete(&self, id: &str, body: &Bytes) -> Result<(), StoreError> {
-        let Some(record) = self.store.get(COLLECTION, id).await? else {
-            return Err(StoreError::NotFound {
-                collection: COLLECTION.into(),
-                id: id.into(),
-            });
-        };
-        let mut doc = record.doc;
+    /// Turns our reservation (still at version 1: nobody else writes a live one) into the
+    /// stored reply.
+    async fn complete(&self, id: &str, mut doc: Document, body: &Bytes) -> Result<(), StoreError> {
         doc.insert("state".into(), json!("done"));
         doc.insert(
             "reply".into(),
             json!(base64::engine::general_purpose::STANDARD.encode(body)),
         );
         self.store
-            .commit(Transaction::new().replace(COLLECTION, id, record.version, doc))
+            .commit(Transaction::new().replace(COLLECTION, id, 1, doc))
             .await
     }
 

