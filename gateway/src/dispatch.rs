@@ -2,7 +2,7 @@
 //! GraphQL errors with `extensions.code`. Internals (subjects, NATS errors, causes) go to
 //! the log, never to the client.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_graphql::ErrorExtensions;
 use bytes::Bytes;
@@ -20,8 +20,12 @@ pub struct RequestScope {
     pub token: Option<String>,
     /// The W3C trace context the HTTP request came with.
     pub trace: Option<TraceContext>,
-    /// When the HTTP request times out; no bus request outlives it.
-    pub deadline: SystemTime,
+    /// When the HTTP request times out; no bus request outlives it. `None` for a WebSocket
+    /// connection, which outlives any one request: each bus request then gets `timeout`
+    /// from when it is sent.
+    pub deadline: Option<SystemTime>,
+    /// The gateway's request timeout.
+    pub timeout: Duration,
 }
 
 impl RequestScope {
@@ -31,7 +35,10 @@ impl RequestScope {
     }
 
     fn options(&self) -> CallOptions {
-        let mut options = CallOptions::default().deadline(self.deadline);
+        let mut options = match self.deadline {
+            Some(deadline) => CallOptions::default().deadline(deadline),
+            None => CallOptions::default().timeout(self.timeout),
+        };
         if let Some(token) = &self.token {
             options = options.bearer_token(token);
         }

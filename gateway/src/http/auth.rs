@@ -2,7 +2,6 @@
 //! that does not verify ends the request with 401 before any field runs.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,24 +23,17 @@ pub async fn scope(state: &AppState, headers: &HeaderMap) -> Result<Arc<RequestS
             (caller, Some(token))
         }
     };
-    Ok(Arc::new(RequestScope {
-        bus: state.bus.clone(),
-        caller,
-        token,
-        trace: trace_context(headers),
-        deadline: SystemTime::now() + state.settings.request_timeout,
-    }))
+    Ok(state.scope(caller, token, trace_context(headers), true))
 }
 
-/// Verifies an `Authorization` value (from a header or a WebSocket init payload).
+/// Verifies an `Authorization` value (from a header or a WebSocket init payload) and
+/// returns the caller with the token to forward.
 pub async fn verify(state: &AppState, authorization: &str) -> Result<(Caller, String), Response> {
-    let token = auth::bearer_token(authorization).map_err(|e| unauthorized(&e.to_string()))?;
-    let verifier = state
-        .verifier
-        .as_ref()
-        .ok_or_else(|| unauthorized("this gateway cannot verify tokens: no key is configured"))?;
-    match verifier.verify(token).await {
-        Ok(identity) => Ok((Caller::Authenticated(identity), token.to_string())),
+    match auth::authenticate(Some(authorization), state.verifier.as_deref()).await {
+        Ok(caller) => {
+            let token = auth::bearer_token(authorization).unwrap_or_default();
+            Ok((caller, token.to_string()))
+        }
         Err(error) => {
             tracing::info!(%error, "token refused");
             Err(unauthorized(&error.to_string()))

@@ -12,11 +12,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
+use std::time::SystemTime;
+
 use switchboard::Bus;
-use switchboard::auth::TokenVerifier;
+use switchboard::auth::{Caller, TokenVerifier};
+use switchboard::bus::TraceContext;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
+use crate::dispatch::RequestScope;
 use crate::readiness::Readiness;
 use crate::schema::GatewaySchema;
 use crate::settings::GatewaySettings;
@@ -39,6 +43,29 @@ pub struct AppState {
     pub settings: Arc<GatewaySettings>,
     /// Whether every subject the schema needs is served.
     pub readiness: Arc<Readiness>,
+}
+
+impl AppState {
+    /// The scope of bus requests for `caller`: with `per_request`, one deadline for the whole
+    /// HTTP request; otherwise (a WebSocket connection) the timeout applies to each bus
+    /// request from when it is sent.
+    pub fn scope(
+        &self,
+        caller: Caller,
+        token: Option<String>,
+        trace: Option<TraceContext>,
+        per_request: bool,
+    ) -> Arc<RequestScope> {
+        let timeout = self.settings.request_timeout;
+        Arc::new(RequestScope {
+            bus: self.bus.clone(),
+            caller,
+            token,
+            trace,
+            deadline: per_request.then(|| SystemTime::now() + timeout),
+            timeout,
+        })
+    }
 }
 
 /// The router with every route and layer.

@@ -1,9 +1,6 @@
 //! GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The token
 //! travels in the `connection_init` payload as `{"Authorization": "Bearer …"}`.
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -12,7 +9,7 @@ use axum::response::Response;
 use switchboard::auth::Caller;
 
 use super::{AppState, auth};
-use crate::dispatch::{RequestScope, unauthenticated};
+use crate::dispatch::unauthenticated;
 use crate::schema::relations::Loaders;
 
 /// `GET /graphql/ws` with an upgrade.
@@ -48,13 +45,7 @@ async fn connection_data(
             Err(_) => return Err(unauthenticated("the token in connection_init is not valid")),
         },
     };
-    let scope = Arc::new(RequestScope {
-        bus: state.bus.clone(),
-        caller,
-        token,
-        trace: None,
-        deadline: SystemTime::now() + state.settings.request_timeout,
-    });
+    let scope = state.scope(caller, token, None, false);
     let mut data = Data::default();
     data.insert(Loaders::new(&state.schema.relations, scope.clone()));
     data.insert(state.readiness.clone());
