@@ -1,6 +1,7 @@
 //! `cargo xtask dev`: run the whole system on one machine until Ctrl-C.
 //!
-//! Builds every service in [`SERVICES`] once, starts a local nats-server (unless `NATS_URL`
+//! Builds every service binary under `services/` (found by [`workspace::services`], not
+//! listed here) and the gateway once, starts a local nats-server (unless `NATS_URL`
 //! points at one), starts each service against it with its own SQLite file under `.dev/`,
 //! waits until each answers `$SRV.PING.<name>`, and prints a banner. On Ctrl-C or SIGTERM,
 //! or when any child dies, it stops the services (SIGTERM, then SIGKILL after a grace
@@ -17,10 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::nats;
+use switchboard::auth::AuthSettings;
 
-/// Every service binary `dev` builds and runs, in start order. Adding a service is one line.
-const SERVICES: &[&str] = &["users", "todos"];
+use crate::{env, nats, token, workspace};
+
 /// The gateway binary, started once every service answers.
 const GATEWAY: &str = "gateway";
 /// Where the gateway listens unless `GATEWAY_ADDR` says otherwise.
@@ -44,19 +45,34 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Builds the services, runs the system until stopped, and returns the exit code:
 /// success after Ctrl-C, failure if a child died on its own.
 pub fn run(repo_root: &Path) -> Result<ExitCode> {
+    let system = System {
+        repo_root: repo_root.to_path_buf(),
+        services: workspace::services(repo_root)?,
+        auth: token::dev_auth()?,
+    };
     // Built before any signal handler exists: a Ctrl-C here simply ends xtask and cargo.
-    build(repo_root)?;
+    build(&system)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(supervise(repo_root))
+    runtime.block_on(supervise(&system))
 }
 
-fn build(repo_root: &Path) -> Result<()> {
+/// What `dev` runs: the repository, its services and how tokens are signed and verified.
+struct System {
+    /// The workspace root.
+    repo_root: PathBuf,
+    /// The service binaries, in start order.
+    services: Vec<String>,
+    /// The HS256 secret every process gets, and the issuer/audience they require.
+    auth: AuthSettings,
+}
+
+fn build(system: &System) -> Result<()> {
     let mut command = Command::new(crate::cargo());
-    command.current_dir(repo_root).arg("build");
-    for name in SERVICES.iter().chain(&[GATEWAY]) {
+    command.current_dir(&system.repo_root).arg("build");
+    for name in system.services.iter().map(String::as_str).chain([GATEWAY]) {
         command.args(["--package", name]);
     }
     let status = command.status().context("running cargo build")?;
@@ -67,12 +83,12 @@ fn build(repo_root: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn supervise(repo_root: &Path) -> Result<ExitCode> {
+async fn supervise(system: &System) -> Result<ExitCode> {
     let mut stop = StopSignals::new()?;
     let mut children = Children::default();
 
     let started = tokio::select! {
-        url = start(repo_root, &mut children) => Some(url?),
+        url = start(system, &mut children) => Some(url?),
         () = stop.recv() => None,
     };
     let Some((url, graphql)) = started else {
@@ -80,7 +96,7 @@ async fn supervise(repo_root: &Path) -> Result<ExitCode> {
         children.stop_all();
         return Ok(ExitCode::SUCCESS);
     };
-    print_banner(&url, &graphql)?;
+    print_banner(system, &url, &graphql)?;
 
     let died = loop {
         tokio::select! {
@@ -108,13 +124,14 @@ async fn supervise(repo_root: &Path) -> Result<ExitCode> {
 
 /// Starts nats-server (unless `NATS_URL` is set), every service and the gateway, and waits
 /// until each service answers and the gateway is ready. Returns the NATS and GraphQL URLs.
-async fn start(repo_root: &Path, children: &mut Children) -> Result<(String, String)> {
-    let url = match std::env::var("NATS_URL") {
-        Ok(url) if !url.is_empty() => {
+async fn start(system: &System, children: &mut Children) -> Result<(String, String)> {
+    let repo_root = system.repo_root.as_path();
+    let url = match env::var("NATS_URL") {
+        Some(url) => {
             eprintln!("xtask: using NATS_URL={url}");
             url
         }
-        _ => start_nats(repo_root, children).await?,
+        None => start_nats(repo_root, children).await?,
     };
     let client = async_nats::connect(url.as_str())
         .await
@@ -123,7 +140,7 @@ async fn start(repo_root: &Path, children: &mut Children) -> Result<(String, Str
     let dev_dir = repo_root.join(".dev");
     fs::create_dir_all(&dev_dir).with_context(|| format!("creating {}", dev_dir.display()))?;
     let bin_dir = target_dir(repo_root).join("debug");
-    for name in SERVICES {
+    for name in &system.services {
         let bin = bin_dir.join(name);
         anyhow::ensure!(
             bin.is_file(),
@@ -131,37 +148,41 @@ async fn start(repo_root: &Path, children: &mut Children) -> Result<(String, Str
             bin.display()
         );
         let store_url = format!("sqlite://{}", dev_dir.join(format!("{name}.db")).display());
-        let mut command = binary(&bin, &url);
+        let mut command = binary(system, &bin, &url)?;
         command.env("STORE_URL", store_url);
         children.spawn(name, &mut command)?;
     }
-    wait_until_ready(&client, children).await?;
+    wait_until_ready(&client, &system.services, children).await?;
 
-    let addr = std::env::var("GATEWAY_ADDR")
-        .ok()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| DEFAULT_GATEWAY_ADDR.to_string());
-    let mut command = binary(&bin_dir.join(GATEWAY), &url);
+    let addr = env::var("GATEWAY_ADDR").unwrap_or_else(|| DEFAULT_GATEWAY_ADDR.to_string());
+    let mut command = binary(system, &bin_dir.join(GATEWAY), &url)?;
     command.env("GATEWAY_ADDR", &addr);
     children.spawn(GATEWAY, &mut command)?;
     wait_for_gateway(&addr, children).await?;
     Ok((url, format!("http://{addr}/graphql")))
 }
 
-/// A command running `bin` against NATS at `url` with the development secret and
-/// terminal-friendly logs (each can be overridden from the environment).
-fn binary(bin: &Path, url: &str) -> Command {
+/// A command running `bin` against NATS at `url` with the development secret (or
+/// `JWT_HS256_SECRET`) and terminal-friendly logs (each can be overridden from the
+/// environment). `JWT_ISSUER`/`JWT_AUDIENCE` are inherited, and the banner's token
+/// carries them.
+fn binary(system: &System, bin: &Path, url: &str) -> Result<Command> {
+    let secret = system
+        .auth
+        .hs256_secret
+        .as_ref()
+        .context("no HS256 secret for the development processes")?;
     let mut command = Command::new(bin);
     command
         .env("NATS_URL", url)
-        .env("JWT_HS256_SECRET", crate::token::dev_secret());
-    if std::env::var_os("RUST_LOG").is_none() {
+        .env("JWT_HS256_SECRET", secret.expose());
+    if env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info,async_nats=warn");
     }
-    if std::env::var_os("LOG_FORMAT").is_none() {
+    if env::var_os("LOG_FORMAT").is_none() {
         command.env("LOG_FORMAT", "text");
     }
-    command
+    Ok(command)
 }
 
 /// Polls the gateway's `/readyz` until it answers 200, failing fast if a child exits.
@@ -250,9 +271,13 @@ fn read_ports_file(path: &Path) -> Result<Option<String>> {
 }
 
 /// Pings each service until it answers, failing fast if any child exits.
-async fn wait_until_ready(client: &async_nats::Client, children: &mut Children) -> Result<()> {
+async fn wait_until_ready(
+    client: &async_nats::Client,
+    services: &[String],
+    children: &mut Children,
+) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
-    for name in SERVICES {
+    for name in services {
         let subject = format!("$SRV.PING.{name}");
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -274,22 +299,26 @@ async fn wait_until_ready(client: &async_nats::Client, children: &mut Children) 
     Ok(())
 }
 
-fn print_banner(url: &str, graphql: &str) -> Result<()> {
-    let token = crate::token::sign(
-        &crate::token::dev_secret(),
+fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
+    let token = token::sign(
+        &system.auth,
         "dev-admin",
-        &["admin".to_string()],
-        24 * 60 * 60,
+        &[switchboard::auth::ADMIN_ROLE.to_string()],
+        token::DEFAULT_TTL,
     )?;
     println!();
     println!("Switchboard is running");
     println!("  GraphQL   {graphql}   (GraphiQL in a browser)");
     println!("  NATS      {url}");
-    for name in SERVICES {
+    for name in &system.services {
         println!("  {name:<9} up");
     }
     println!();
-    println!("A development token (sub dev-admin, role admin, valid 24 h):");
+    let claims = [("iss", &system.auth.issuer), ("aud", &system.auth.audience)]
+        .into_iter()
+        .filter_map(|(claim, value)| value.as_ref().map(|v| format!(", {claim} {v}")))
+        .collect::<String>();
+    println!("A development token (sub dev-admin, role admin{claims}, valid 24 h):");
     println!("  {token}");
     println!("Try:");
     println!(
@@ -307,9 +336,9 @@ fn print_banner(url: &str, graphql: &str) -> Result<()> {
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set (relative to the repo, where we run
 /// cargo), else `<repo>/target`.
 fn target_dir(repo_root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => repo_root.join(dir),
-        _ => repo_root.join("target"),
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => repo_root.join(dir),
+        None => repo_root.join("target"),
     }
 }
 
@@ -452,6 +481,9 @@ impl Drop for Children {
 }
 
 /// SIGTERM to every running child, wait up to [`STOP_GRACE`], then SIGKILL the rest.
+// Synchronous on purpose: it also runs from `Drop`, where nothing can be awaited, and only
+// after every async task of `dev` is done.
+#[allow(clippy::disallowed_methods)]
 fn stop_group(group: &mut [Managed]) {
     for child in group.iter_mut() {
         if child.is_running() {

