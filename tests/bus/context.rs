@@ -8,7 +8,7 @@ use switchboard::service::RuntimeSettings;
 use switchboard::settings::Secret;
 use switchboard::{BusError, CallOptions};
 
-use crate::helpers::{EchoRequest, World, echo, echoed, memory_store};
+use crate::helpers::{EchoRequest, PATIENCE, World, echo, echoed, memory_store, within};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 /// The secret verifying probes check tokens with.
@@ -36,7 +36,7 @@ async fn the_handler_sees_the_deadline_key_and_trace() {
         .echo_with(
             echo("look"),
             CallOptions::default()
-                .timeout(Duration::from_secs(2))
+                .timeout(PATIENCE)
                 .idempotency_key("key-7")
                 .trace_context(TRACEPARENT.into(), None),
         )
@@ -44,8 +44,9 @@ async fn the_handler_sees_the_deadline_key_and_trace() {
         .expect("the call succeeds");
 
     let seen = echoed(reply);
+    let limit = i64::try_from(PATIENCE.as_millis()).expect("millis");
     assert!(
-        seen.remaining_ms > 0 && seen.remaining_ms <= 2000,
+        seen.remaining_ms > 0 && seen.remaining_ms <= limit,
         "{}",
         seen.remaining_ms
     );
@@ -68,7 +69,7 @@ async fn downstream_calls_inherit_the_deadline_and_trace() {
                 ..Default::default()
             },
             CallOptions::default()
-                .timeout(Duration::from_millis(1500))
+                .timeout(Duration::from_secs(4))
                 .trace_context(TRACEPARENT.into(), None),
         )
         .await
@@ -77,7 +78,7 @@ async fn downstream_calls_inherit_the_deadline_and_trace() {
     let downstream = echoed(reply);
     assert_eq!(downstream.text, "relay");
     assert!(
-        downstream.remaining_ms <= 1500,
+        downstream.remaining_ms > 0 && downstream.remaining_ms <= 4000,
         "the downstream call kept the caller's deadline ({} ms left), not the 5 s default",
         downstream.remaining_ms
     );
@@ -116,44 +117,57 @@ async fn a_verified_token_names_the_caller_and_is_forwarded() {
     );
 }
 
+/// An HS256 token for `subject` signed with `secret` whose `exp` is `ago` before a minute
+/// from now (so `Duration::ZERO` gives a valid token).
+fn token_expiring(secret: &str, subject: &str, ago: Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    let exp = (now + Duration::from_secs(60))
+        .saturating_sub(ago)
+        .as_secs();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "sub": subject, "exp": exp, "iat": exp.saturating_sub(60) }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("signs")
+}
+
 #[tokio::test]
 async fn bad_or_unverifiable_tokens_are_refused_with_401() {
     let world = World::new().await;
-    let secret = Secret::new(SECRET);
     let auth = switchboard::testing::hs256_auth(SECRET);
     let probe = start_verifying_probe(&world, &auth).await;
     let other = Secret::new("some-other-secret-of-enough-length-987654");
     let forged = sign_hs256(&other, &auth, "mallory", &[], Duration::from_secs(60)).expect("signs");
-    let expired = sign_hs256(&secret, &auth, "late", &[], Duration::ZERO).expect("signs");
+    // Expired nine minutes ago: far beyond the default 30 s leeway.
+    let expired = token_expiring(SECRET, "late", Duration::from_secs(600));
+    // The same key and subject, expiring in a minute: accepted, so only `exp` refuses the
+    // expired one.
+    let fresh = token_expiring(SECRET, "late", Duration::ZERO);
 
-    for token in [forged.as_str(), "not-a-jwt"] {
+    for (what, token) in [
+        ("forged", forged.as_str()),
+        ("not a JWT", "not-a-jwt"),
+        ("expired", expired.as_str()),
+    ] {
         let result = world
             .probe_client()
             .echo_with(echo("x"), CallOptions::default().bearer_token(token))
             .await;
         assert!(
             matches!(result, Err(BusError::Unauthorized { .. })),
-            "{token}: {result:?}"
+            "{what}: {result:?}"
         );
     }
-    // `exp` now, minus the default 30 s leeway, is still valid: expiry needs a token
-    // older than the leeway, so sign one with a leeway-free verifier instead.
-    let strict = AuthSettings {
-        leeway: Duration::ZERO,
-        ..auth.clone()
-    };
-    let strict_world = World::new().await;
-    let _strict = start_verifying_probe(&strict_world, &strict).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let result = strict_world
-        .probe_client()
-        .echo_with(echo("x"), CallOptions::default().bearer_token(&expired))
-        .await;
-    assert!(
-        matches!(result, Err(BusError::Unauthorized { .. })),
-        "expired: {result:?}"
-    );
     assert_eq!(probe.calls(), 0, "no refused request reaches the handler");
+    let accepted = world
+        .probe_client()
+        .echo_with(echo("x"), CallOptions::default().bearer_token(&fresh))
+        .await
+        .expect("a valid token is accepted");
+    assert_eq!(echoed(accepted).caller, "late");
 }
 
 #[tokio::test]
@@ -185,16 +199,16 @@ async fn replies_carry_the_response_to_and_trace_headers() {
     headers.insert(wire::TRACEPARENT, TRACEPARENT);
     let payload = prost::Message::encode_to_vec(&echo("raw"));
 
-    let reply = world
-        .bus
-        .nats()
-        .request_with_headers(
+    let reply = within(
+        "the reply",
+        world.bus.nats().request_with_headers(
             crate::helpers::probe_rpc::ECHO.subject,
             headers,
             payload.into(),
-        )
-        .await
-        .expect("the service answers a plain NATS request");
+        ),
+    )
+    .await
+    .expect("the service answers a plain NATS request");
 
     let headers = reply.headers.expect("reply headers");
     let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
@@ -224,6 +238,7 @@ async fn requests_carry_the_switchboard_headers() {
         .expect("subscribes");
     world.bus.nats().flush().await.expect("flushes");
     let client = world.probe_client();
+    let before = std::time::SystemTime::now();
     let call = tokio::spawn(async move {
         client
             .record_with(
@@ -237,8 +252,16 @@ async fn requests_carry_the_switchboard_headers() {
             .await
     });
 
-    let request = spy.next().await.expect("the request arrives");
-    let _ = call.await;
+    let request = within("the request", spy.next())
+        .await
+        .expect("the request arrives");
+    let after = std::time::SystemTime::now();
+    // Nobody answers the spied request: the call ends at its deadline.
+    let unanswered = within("the call", call).await.expect("the call task");
+    assert!(
+        matches!(unanswered, Err(BusError::Timeout { .. })),
+        "{unanswered:?}"
+    );
     let headers = request.headers.expect("request headers");
     let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
     let id = get(wire::MESSAGE_ID).expect("a message id");
@@ -255,8 +278,17 @@ async fn requests_carry_the_switchboard_headers() {
     let deadline = get(wire::DEADLINE)
         .and_then(|t| t.parse::<u64>().ok())
         .expect("a deadline");
+    // Both were taken while the call was being sent, the deadline 300 ms after.
+    let (before, after) = (
+        switchboard::wire::unix_millis(before),
+        switchboard::wire::unix_millis(after),
+    );
     assert!(
-        (deadline - sent).abs_diff(300) <= 50,
+        (before..=after).contains(&sent),
+        "sent {sent} outside [{before}, {after}]"
+    );
+    assert!(
+        (before + 300..=after + 300).contains(&deadline) && deadline >= sent,
         "deadline {deadline} vs sent {sent}"
     );
     assert_eq!(get(wire::IDEMPOTENCY_KEY).as_deref(), Some("key-9"));

@@ -2,32 +2,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use switchboard::Bus;
-
-use crate::helpers::{World, echo};
-
-/// Sends `subject` and collects every reply until 300 ms pass without one (a plain
-/// request returns only the first answer).
-async fn gather(bus: &Bus, subject: &str) -> Vec<serde_json::Value> {
-    let client = bus.nats();
-    let inbox = client.new_inbox();
-    let mut replies = client.subscribe(inbox.clone()).await.expect("subscribes");
-    client
-        .publish_with_reply(subject.to_string(), inbox, "".into())
-        .await
-        .expect("publishes");
-    let mut found = Vec::new();
-    while let Ok(Some(message)) =
-        tokio::time::timeout(Duration::from_millis(300), replies.next()).await
-    {
-        found.push(
-            serde_json::from_slice(&message.payload)
-                .unwrap_or_else(|e| panic!("{subject}: {e}: {message:?}")),
-        );
-    }
-    found
-}
+use crate::helpers::{World, echo, gather, probe_rpc, stats};
 
 #[tokio::test]
 async fn every_instance_answers_ping_info_and_stats_in_all_three_forms() {
@@ -45,7 +20,7 @@ async fn every_instance_answers_ping_info_and_stats_in_all_three_forms() {
 
     for verb in ["PING", "INFO", "STATS"] {
         for subject in [format!("$SRV.{verb}"), format!("$SRV.{verb}.probe")] {
-            let replies = gather(&world.bus, &subject).await;
+            let replies = gather(&world.bus, &subject, ids.len()).await;
             let mut seen: Vec<String> = replies
                 .iter()
                 .map(|r| r["id"].as_str().expect("an id").to_string())
@@ -56,9 +31,14 @@ async fn every_instance_answers_ping_info_and_stats_in_all_three_forms() {
                 assert_eq!(reply["name"], "probe", "{subject}");
             }
         }
-        let one = gather(&world.bus, &format!("$SRV.{verb}.probe.{}", ids[0])).await;
-        assert_eq!(one.len(), 1, "{verb} by id");
-        assert_eq!(one[0]["id"], ids[0].as_str());
+        for id in &ids {
+            let one = gather(&world.bus, &format!("$SRV.{verb}.probe.{id}"), 1).await;
+            assert_eq!(
+                one[0]["id"],
+                id.as_str(),
+                "{verb} by id answers for that id"
+            );
+        }
     }
 }
 
@@ -70,6 +50,7 @@ async fn info_lists_each_endpoint_with_its_subject_and_queue_group() {
     let replies = gather(
         &world.bus,
         &format!("$SRV.INFO.probe.{}", probe.running.id()),
+        1,
     )
     .await;
     let info: async_nats::service::Info = serde_json::from_value(replies[0].clone())
@@ -85,9 +66,21 @@ async fn info_lists_each_endpoint_with_its_subject_and_queue_group() {
     assert_eq!(
         endpoints,
         vec![
-            ("Echo".into(), "probe.v1.echo".into(), "probe".into()),
-            ("Record".into(), "probe.v1.record".into(), "probe".into()),
-            ("Whoami".into(), "probe.v1.whoami".into(), "probe".into()),
+            (
+                "Echo".into(),
+                probe_rpc::ECHO.subject.into(),
+                "probe".into()
+            ),
+            (
+                "Record".into(),
+                probe_rpc::RECORD.subject.into(),
+                "probe".into()
+            ),
+            (
+                "Whoami".into(),
+                probe_rpc::WHOAMI.subject.into(),
+                "probe".into()
+            ),
         ]
     );
 }
@@ -110,13 +103,7 @@ async fn stats_count_requests_errors_and_processing_time() {
         })
         .await;
 
-    let replies = gather(
-        &world.bus,
-        &format!("$SRV.STATS.probe.{}", probe.running.id()),
-    )
-    .await;
-    let stats: async_nats::service::Stats = serde_json::from_value(replies[0].clone())
-        .expect("the NATS client's own Stats type reads it");
+    let stats = stats(&world.bus, &probe).await;
 
     let echo_stats = stats
         .endpoints
@@ -131,5 +118,5 @@ async fn stats_count_requests_errors_and_processing_time() {
         .find(|e| e.name == "Record")
         .expect("Record");
     assert_eq!((record.requests, record.errors), (1, 1));
-    assert_eq!(replies[0]["endpoints"].as_array().map(Vec::len), Some(3));
+    assert_eq!(stats.endpoints.len(), 3);
 }

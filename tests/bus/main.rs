@@ -11,3 +11,4 @@ mod idempotency;
 mod limits;
 mod retries;
 mod shutdown;
+mod tls;
