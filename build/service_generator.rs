@@ -165,6 +165,7 @@ impl prost_build::ServiceGenerator for NatsServiceGenerator {
         write_client(buf, &names, &rpcs);
         write_handler(buf, &names, &rpcs);
         write_service(buf, &names, &rpcs);
+        write_reply_encoders(buf, &rpcs);
     }
 }
 
@@ -346,4 +347,27 @@ fn write_service(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
         );
     }
     let _ = writeln!(buf, "}}");
+}
+
+/// `EncodeReply` for each outcome enum, wrapping it in its reply message the way the
+/// endpoint does, so `ctx.commit(tx, &outcome)` records exactly the bytes a caller gets.
+fn write_reply_encoders(buf: &mut String, rpcs: &[RpcPlan]) {
+    let mut done = HashSet::new();
+    for rpc in rpcs {
+        let Some(outcome) = &rpc.outcome else {
+            continue;
+        };
+        if !done.insert(outcome.clone()) {
+            continue;
+        }
+        let _ = writeln!(
+            buf,
+            "impl ::switchboard::service::EncodeReply for {outcome} {{\n\
+             \x20   fn encode_reply(&self) -> ::std::vec::Vec<u8> {{\n\
+             \x20       ::prost::Message::encode_to_vec(&{output} {{ outcome: ::core::option::Option::Some(self.clone()) }})\n\
+             \x20   }}\n\
+             }}",
+            output = rpc.output,
+        );
+    }
 }

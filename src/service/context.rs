@@ -1,13 +1,16 @@
 //! What a handler knows about the request it handles.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::auth::{ADMIN_ROLE, Caller, Identity};
 use crate::bus::{Bus, TraceContext};
-use crate::service::ServiceError;
+use crate::service::idempotency::Keyed;
+use crate::service::{EncodeReply, ServiceError};
+use crate::store::{Store, StoreError, Transaction};
 
 /// The request's metadata and a bus whose calls inherit its deadline, token and trace.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     pub(crate) subject: &'static str,
     pub(crate) message_id: String,
@@ -17,6 +20,24 @@ pub struct Context {
     pub(crate) idempotency_key: Option<String>,
     pub(crate) trace: Option<TraceContext>,
     pub(crate) bus: Bus,
+    /// The service's store, where [`Context::commit`] writes.
+    pub(crate) store: Arc<dyn Store>,
+    /// Present when the request carries an idempotency key.
+    pub(crate) keyed: Option<Arc<Keyed>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("subject", &self.subject)
+            .field("message_id", &self.message_id)
+            .field("sender", &self.sender)
+            .field("caller", &self.caller)
+            .field("deadline", &self.deadline)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("trace", &self.trace)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
@@ -97,5 +118,31 @@ impl Context {
     /// trace context unless their own options say otherwise.
     pub fn bus(&self) -> Bus {
         self.bus.clone()
+    }
+
+    /// Commits `tx` to the service's store as this request's effect, `reply` being what
+    /// the handler will return. For a command carrying an idempotency key, the command's
+    /// record, holding `reply`, is written in the same transaction, so a repeat gets
+    /// `reply` even if this process dies before answering, and never runs the command
+    /// again. A handler that writes must commit through here to have that guarantee, and
+    /// should return the `reply` it committed.
+    ///
+    /// When a replica running the same command won the race, the commit fails (the
+    /// record exists) and the runtime answers with the winner's reply instead of the
+    /// handler's error.
+    pub async fn commit<R: EncodeReply + ?Sized>(
+        &self,
+        tx: Transaction,
+        reply: &R,
+    ) -> Result<(), StoreError> {
+        match &self.keyed {
+            None => self.store.commit(tx).await,
+            Some(keyed) => {
+                let (tx, version) = keyed.record_in(tx, &reply.encode_reply());
+                self.store.commit(tx).await?;
+                keyed.committed(version);
+                Ok(())
+            }
+        }
     }
 }

@@ -190,6 +190,15 @@ async fn process(
         traceparent: traceparent.to_string(),
         tracestate: header(names::TRACESTATE).map(str::to_string),
     });
+    let idempotency_key = header(names::IDEMPOTENCY_KEY).map(str::to_string);
+    let keyed = idempotency_key.as_deref().map(|key| {
+        Arc::new(shared.idempotency.keyed(
+            caller.subject().unwrap_or(""),
+            key,
+            endpoint.rpc.subject,
+            &message.payload,
+        ))
+    });
     let ctx = Context {
         subject: endpoint.rpc.subject,
         message_id: header(names::MESSAGE_ID)
@@ -198,22 +207,20 @@ async fn process(
         sender: header(names::SENDER).map(str::to_string),
         caller,
         deadline,
-        idempotency_key: header(names::IDEMPOTENCY_KEY).map(str::to_string),
+        idempotency_key,
         trace: trace.clone(),
         bus: shared.bus.inheriting(Inherited {
             deadline: Some(deadline),
             authorization: authorization.map(Arc::from),
             trace,
         }),
+        store: shared.idempotency.store().clone(),
+        keyed: keyed.clone(),
     };
-    let run = || run_handler(&endpoint.handler, ctx.clone(), message.payload.clone());
-    match ctx.idempotency_key() {
-        Some(key) => {
-            shared
-                .idempotency
-                .once(&ctx, key, &message.payload, run)
-                .await
-        }
+    let patience = ctx.remaining();
+    let run = || run_handler(&endpoint.handler, ctx, message.payload.clone());
+    match keyed {
+        Some(keyed) => shared.idempotency.once(&keyed, patience, run).await,
         None => run().await.map(|body| Reply {
             body,
             replay: false,

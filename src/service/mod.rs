@@ -100,6 +100,20 @@ impl RuntimeSettings {
     }
 }
 
+/// A handler's reply as the bytes its caller receives, so [`Context::commit`] can record
+/// it with the command's effect. Every prost message is one; code generation adds the
+/// outcome enum of each reply that is only a `oneof outcome`.
+pub trait EncodeReply {
+    /// The encoded reply message.
+    fn encode_reply(&self) -> Vec<u8>;
+}
+
+impl<M: Message> EncodeReply for M {
+    fn encode_reply(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+}
+
 /// A handler with its request and reply types erased: bytes in, bytes out.
 type BoxedHandler = Arc<
     dyn Fn(Context, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>

@@ -259,6 +259,14 @@ impl Transaction {
         self
     }
 
+    /// Puts `write` before every write added so far, so it is the first to fail: the
+    /// runtime places a command's idempotency record there (see `Context::commit`).
+    #[must_use]
+    pub(crate) fn first(mut self, write: Write) -> Self {
+        self.writes.insert(0, write);
+        self
+    }
+
     /// Stores an entry in the outbox, visible to the relay only if the commit succeeds.
     #[must_use]
     pub fn publish(mut self, entry: OutboxEntry) -> Self {

@@ -30,13 +30,12 @@ pub(super) async fn handle(
         }
         todo.value.completed_at_ms = Some(wire::now_millis());
         let tx = todos.replace(Transaction::new(), &todo.id, todo.version, &todo.value)?;
-        match todos.store().commit(tx).await {
-            Ok(()) => {
-                return Ok(Outcome::Completed(TodoRecord::to_wire(&Versioned {
-                    version: todo.version + 1,
-                    ..todo
-                })));
-            }
+        let completed = Outcome::Completed(TodoRecord::to_wire(&Versioned {
+            version: todo.version + 1,
+            ..todo
+        }));
+        match ctx.commit(tx, &completed).await {
+            Ok(()) => return Ok(completed),
             // Changed or deleted since we read it: read again.
             Err(StoreError::VersionConflict { .. } | StoreError::NotFound { .. }) => continue,
             Err(error) => return Err(error.into()),

@@ -33,10 +33,11 @@ pub(super) async fn handle(
         created_at_ms: wire::now_millis(),
     };
     let tx = todos.insert(Transaction::new(), &id, &record)?;
-    todos.store().commit(tx).await?;
-    Ok(Outcome::Created(TodoRecord::to_wire(&Versioned {
+    let created = Outcome::Created(TodoRecord::to_wire(&Versioned {
         id,
         version: 1,
         value: record,
-    })))
+    }));
+    ctx.commit(tx, &created).await?;
+    Ok(created)
 }

@@ -22,8 +22,11 @@ pub(super) async fn handle(
     };
     ctx.require_owner(&todo.value.owner_id)?;
     let tx = todos.delete(Transaction::new(), &todo.id, Some(todo.version));
-    match todos.store().commit(tx).await {
-        Ok(()) => Ok(Outcome::Deleted(TodoDeleted { id: todo.id })),
+    let deleted = Outcome::Deleted(TodoDeleted {
+        id: todo.id.clone(),
+    });
+    match ctx.commit(tx, &deleted).await {
+        Ok(()) => Ok(deleted),
         // Deleted by a concurrent request: the caller's intent holds.
         Err(StoreError::NotFound { .. }) => Ok(not_found(request.id)),
         Err(error) => Err(error.into()),

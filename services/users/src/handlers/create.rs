@@ -12,7 +12,7 @@ const MAX_DISPLAY_NAME: usize = 100;
 
 pub(super) async fn handle(
     users: &Collection<UserRecord>,
-    _ctx: Context,
+    ctx: Context,
     request: CreateUserRequest,
 ) -> Result<Outcome, ServiceError> {
     let email =
@@ -43,7 +43,12 @@ pub(super) async fn handle(
         created_at_ms: wire::now_millis(),
     };
     let tx = users.insert(Transaction::new(), &id, &record)?;
-    match users.store().commit(tx).await {
+    let created = Outcome::Created(UserRecord::to_wire(&switchboard::store::Versioned {
+        id: id.clone(),
+        version: 1,
+        value: record,
+    }));
+    match ctx.commit(tx, &created).await {
         Ok(()) => {}
         // Another request registered the same email between the lookup and the insert;
         // the unique index caught it.
@@ -51,11 +56,5 @@ pub(super) async fn handle(
         Err(error) => return Err(error.into()),
     }
     tracing::info!(user = id, "user created");
-    Ok(Outcome::Created(UserRecord::to_wire(
-        &switchboard::store::Versioned {
-            id,
-            version: 1,
-            value: record,
-        },
-    )))
+    Ok(created)
 }

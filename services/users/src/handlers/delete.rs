@@ -23,10 +23,13 @@ pub(super) async fn handle(
         return Ok(not_found(request.id));
     };
     let tx = users.delete(Transaction::new(), &user.id, Some(user.version));
-    match users.store().commit(tx).await {
+    let deleted = Outcome::Deleted(UserDeleted {
+        id: user.id.clone(),
+    });
+    match ctx.commit(tx, &deleted).await {
         Ok(()) => {
             tracing::info!(user = user.id, "user deleted");
-            Ok(Outcome::Deleted(UserDeleted { id: user.id }))
+            Ok(deleted)
         }
         // Deleted by a concurrent request: the caller's intent holds.
         Err(StoreError::NotFound { .. }) => Ok(not_found(request.id)),
