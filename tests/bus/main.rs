@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod connect;
 mod context;
+mod creds;
 mod discovery;
 mod errors;
 mod idempotency;
