@@ -9,6 +9,7 @@ mod creds;
 mod discovery;
 mod errors;
 mod idempotency;
+mod jwks;
 mod limits;
 mod retries;
 mod shutdown;
