@@ -1,4 +1,3 @@
-# expect: final-user
 # expect-hadolint: DL3002
 # Health: probes /healthz and /readyz are in the chart.
 FROM rust:1.95-bookworm AS builder

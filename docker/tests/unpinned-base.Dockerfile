@@ -1,4 +1,3 @@
-# expect: base-pinned
 # expect-hadolint: DL3006, DL3007
 # Health: probes /healthz and /readyz are in the chart.
 FROM rust AS builder

