@@ -3,7 +3,8 @@
 use switchboard::BusError;
 use switchboard::proto::todos::v1::{
     CompleteTodoRequest, CreateTodoRequest, DeleteTodoRequest, GetTodoRequest,
-    ListTodosByOwnerRequest, ListTodosByOwnersRequest,
+    ListTodosByOwnerRequest, ListTodosByOwnersRequest, TodoDeleted, complete_todo_reply,
+    delete_todo_reply, get_todo_reply,
 };
 
 use crate::helpers::spawn_app;
@@ -66,6 +67,17 @@ async fn another_users_todos_are_forbidden() {
         .await,
         "create for another",
     );
+
+    // Nothing bob tried changed ada's todos.
+    let unchanged = app
+        .todos
+        .list_by_owner(ListTodosByOwnerRequest {
+            owner_id: "ada".into(),
+            page: None,
+        })
+        .await
+        .expect("ada lists her todos");
+    assert_eq!(unchanged.todos, vec![todo], "still one open todo");
 }
 
 #[tokio::test]
@@ -78,13 +90,64 @@ async fn the_owner_may_act_on_their_own_todos() {
         .get(GetTodoRequest {
             id: todo.id.clone(),
         })
-        .await;
+        .await
+        .expect("the owner reads her todo");
+    assert_eq!(found, get_todo_reply::Outcome::Found(todo.clone()));
+
     let done = app
         .todos
-        .complete(CompleteTodoRequest { id: todo.id })
-        .await;
+        .complete(CompleteTodoRequest {
+            id: todo.id.clone(),
+        })
+        .await
+        .expect("the owner completes her todo");
+    let done = match done {
+        complete_todo_reply::Outcome::Completed(done) => done,
+        other => panic!("expected the completed todo, got {other:?}"),
+    };
+    assert_eq!(
+        (done.id.as_str(), done.owner_id.as_str()),
+        (todo.id.as_str(), "ada")
+    );
+    assert!(done.completed && done.completed_at.is_some(), "{done:?}");
 
-    assert!(found.is_ok() && done.is_ok(), "{found:?} {done:?}");
+    let listed = app
+        .todos
+        .list_by_owner(ListTodosByOwnerRequest {
+            owner_id: "ada".into(),
+            page: None,
+        })
+        .await
+        .expect("the owner lists her todos");
+    assert_eq!(listed.todos, vec![done]);
+
+    let deleted = app
+        .todos
+        .delete(DeleteTodoRequest {
+            id: todo.id.clone(),
+        })
+        .await
+        .expect("the owner deletes her todo");
+    assert_eq!(
+        deleted,
+        delete_todo_reply::Outcome::Deleted(TodoDeleted { id: todo.id })
+    );
+}
+
+#[tokio::test]
+async fn an_administrator_may_act_on_anyones_todos() {
+    let app = spawn_app().await;
+    let todo = app.create_todo("ada", "hers").await;
+
+    let found = app
+        .admin
+        .get(GetTodoRequest {
+            id: todo.id.clone(),
+        })
+        .await
+        .expect("an administrator reads ada's todo");
+
+    assert_eq!(found, get_todo_reply::Outcome::Found(todo));
 }
 
 #[tokio::test]

@@ -4,4 +4,5 @@ mod helpers;
 
 mod access;
 mod batch;
+mod config;
 mod lifecycle;
