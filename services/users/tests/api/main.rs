@@ -3,6 +3,7 @@
 mod helpers;
 
 mod access;
+mod config;
 mod create;
 mod lookups;
 mod shutdown;
