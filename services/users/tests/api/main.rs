@@ -4,6 +4,7 @@ mod helpers;
 
 mod access;
 mod config;
+mod crash;
 mod create;
 mod lookups;
 mod shutdown;
