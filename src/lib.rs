@@ -14,7 +14,8 @@
 //! - [`store`]: the document-store interface and its embedded SQLite implementation;
 //! - [`auth`]: caller identity and bearer-token verification;
 //! - [`admin`]: the `/healthz`, `/readyz`, `/metrics` listener of service binaries;
-//! - [`settings`]: typed configuration read once from the environment;
+//! - [`settings`]: the configuration vocabulary (`Env`, `Secret`, `SettingsError`), a leaf;
+//! - [`startup`]: a binary's settings loaded once, logging installed, exit 64 on bad config;
 //! - [`telemetry`]: logging and the Prometheus recorder;
 //! - [`shutdown`]: the SIGTERM/SIGINT future binaries stop on;
 //! - [`testing`]: a real `nats-server` per test, started on a free port.
@@ -30,6 +31,7 @@ pub mod proto;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod testing;

@@ -1,6 +1,8 @@
-//! Configuration: read once from the environment at the binary's edge, typed, validated,
-//! then passed down. Nothing below `main` reads the environment; tests build settings
-//! values directly.
+//! The vocabulary of configuration: [`Env`] (the environment read once, at the binary's
+//! edge), [`Secret`] and [`SettingsError`]. This module imports nothing of ours; each
+//! part's settings (`BusSettings`, `AuthSettings`, `service::ServiceSettings`, the
+//! gateway's) parse themselves from an `Env`, and `startup::load_or_exit` assembles a
+//! binary's. Nothing below `main` reads the environment; tests build settings values.
 //!
 //! Every variable is listed in the README's configuration table.
 
@@ -8,10 +10,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-
-use crate::auth::AuthSettings;
-use crate::bus::BusSettings;
-use crate::service::RuntimeSettings;
 
 /// A configuration value that must not appear in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -115,54 +113,5 @@ impl Env {
             });
         }
         Ok(Duration::from_millis(millis))
-    }
-}
-
-/// Everything a service binary is configured with.
-#[derive(Debug, Clone)]
-pub struct ServiceSettings {
-    /// How to reach NATS and the defaults for outgoing calls.
-    pub bus: BusSettings,
-    /// Bounds and grace periods of the service runtime.
-    pub runtime: RuntimeSettings,
-    /// Where the service keeps its data (`STORE_URL`).
-    pub store_url: String,
-    /// How bearer tokens are verified.
-    pub auth: AuthSettings,
-}
-
-impl ServiceSettings {
-    /// Reads the settings of the service called `service` from `env`.
-    ///
-    /// `STORE_URL` defaults to `sqlite://data/<service>.db`, so every service owns its file.
-    pub fn from_env(service: &str, env: &Env) -> Result<Self, SettingsError> {
-        Ok(Self {
-            bus: BusSettings::from_env(env)?,
-            runtime: RuntimeSettings::from_env(env)?,
-            store_url: env
-                .string("STORE_URL")
-                .unwrap_or_else(|| format!("sqlite://data/{service}.db")),
-            auth: AuthSettings::from_env(env)?,
-        })
-    }
-}
-
-/// For a binary's `main`: reads the settings `parse` builds from the process environment
-/// and installs logging. Bad configuration prints one line and exits with status 64
-/// (EX_USAGE).
-pub fn load_or_exit<T>(binary: &str, parse: impl FnOnce(&Env) -> Result<T, SettingsError>) -> T {
-    let env = Env::from_process();
-    let loaded =
-        crate::telemetry::LogFormat::from_env(&env).and_then(|format| Ok((format, parse(&env)?)));
-    match loaded {
-        Ok((format, settings)) => {
-            crate::telemetry::init(format);
-            tracing::info!(binary, version = env!("CARGO_PKG_VERSION"), "starting");
-            settings
-        }
-        Err(error) => {
-            eprintln!("{binary}: configuration error: {error}");
-            std::process::exit(64);
-        }
     }
 }

@@ -39,12 +39,37 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber: level filter from `RUST_LOG` (default `info`),
-/// format from `LOG_FORMAT`. Calling it twice keeps the first subscriber.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// What [`init`] installs: `LOG_FORMAT` and the `RUST_LOG` filter directives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// How lines are written.
+    pub format: LogFormat,
+    /// `tracing` filter directives (`RUST_LOG`, default `info`), already validated.
+    pub directives: String,
+}
+
+impl LogSettings {
+    /// Reads `LOG_FORMAT` and `RUST_LOG`; directives that do not parse are an error, so a
+    /// typo does not silently change what is logged.
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let format = LogFormat::from_env(env)?;
+        let directives = env.string("RUST_LOG").unwrap_or_else(|| "info".into());
+        if let Err(error) = EnvFilter::try_new(&directives) {
+            return Err(SettingsError::Invalid {
+                var: "RUST_LOG",
+                value: directives,
+                reason: error.to_string(),
+            });
+        }
+        Ok(Self { format, directives })
+    }
+}
+
+/// Installs the global subscriber. Calling it twice keeps the first subscriber.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = match format {
+    let result = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };

@@ -38,7 +38,8 @@ use switchboard::proto::todos::v1::{
     CreateTodoRequest, ListTodosByOwnerRequest, TodosClient, create_todo_reply,
 };
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::{Secret, ServiceSettings};
+use switchboard::service::ServiceSettings;
+use switchboard::settings::Secret;
 use switchboard::store::Collection;
 use switchboard::testing::{NatsServer, hs256_auth};
 use todos::record::TodoRecord;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{RunningService, RuntimeError, ServiceDefinition, ServiceRuntime, StartError};
 use crate::Bus;
-use crate::settings::ServiceSettings;
+use super::ServiceSettings;
 use crate::store::{self, Store, StoreError};
 
 /// A started service.

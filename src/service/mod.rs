@@ -18,87 +18,25 @@ mod dispatch;
 mod error;
 mod idempotency;
 mod runtime;
+mod settings;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
 
-use crate::settings::{Env, SettingsError};
 use crate::wire::Rpc;
 
 pub use application::Application;
 pub use context::Context;
 pub use error::ServiceError;
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
-
-/// Default bound on requests one endpoint works on at once; beyond it requests are
-/// refused with 503 rather than queued without limit.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
-/// Default time in-flight requests get to finish after a shutdown signal.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Default lifetime of idempotency records.
-pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// Bounds, grace periods and the admin listener of the runtime (`SB_MAX_IN_FLIGHT`,
-/// `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`, `ADMIN_ADDR`).
-#[derive(Debug, Clone)]
-pub struct RuntimeSettings {
-    /// Requests one endpoint works on at once.
-    pub max_in_flight: usize,
-    /// Time in-flight requests get to finish after a shutdown signal.
-    pub shutdown_grace: Duration,
-    /// How long a command's reply is kept for repeats with the same idempotency key.
-    pub idempotency_ttl: Duration,
-    /// Where to serve `/healthz`, `/readyz` and `/metrics` (`ADMIN_ADDR`); none when unset.
-    pub admin_addr: Option<std::net::SocketAddr>,
-}
-
-impl Default for RuntimeSettings {
-    fn default() -> Self {
-        Self {
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
-            admin_addr: None,
-        }
-    }
-}
-
-impl RuntimeSettings {
-    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS` and
-    /// `ADMIN_ADDR`.
-    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
-        let max_in_flight = env.parse("SB_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
-        if max_in_flight == 0 {
-            return Err(SettingsError::Inconsistent(
-                "SB_MAX_IN_FLIGHT must be at least 1".into(),
-            ));
-        }
-        Ok(Self {
-            max_in_flight,
-            shutdown_grace: env.millis("SB_SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE)?,
-            idempotency_ttl: Duration::from_secs(
-                env.parse("SB_IDEMPOTENCY_TTL_SECS", DEFAULT_IDEMPOTENCY_TTL.as_secs())?,
-            ),
-            admin_addr: match env.string("ADMIN_ADDR") {
-                None => None,
-                Some(text) => {
-                    Some(text.trim().parse().map_err(|e: std::net::AddrParseError| {
-                        SettingsError::Invalid {
-                            var: "ADMIN_ADDR",
-                            value: text.clone(),
-                            reason: e.to_string(),
-                        }
-                    })?)
-                }
-            },
-        })
-    }
-}
+pub use settings::{
+    DEFAULT_IDEMPOTENCY_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_GRACE, RuntimeSettings,
+    ServiceSettings,
+};
 
 /// A handler's reply as the bytes its caller receives, so [`Context::commit`] can record
 /// it with the command's effect. Every prost message is one; code generation adds the

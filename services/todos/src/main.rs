@@ -2,8 +2,8 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = switchboard::settings::load_or_exit(todos::SERVICE, |env| {
-        switchboard::settings::ServiceSettings::from_env(todos::SERVICE, env)
+    let settings = switchboard::startup::load_or_exit(todos::SERVICE, |env| {
+        switchboard::service::ServiceSettings::from_env(todos::SERVICE, env)
     });
     let app = todos::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())

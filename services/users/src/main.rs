@@ -2,8 +2,8 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = switchboard::settings::load_or_exit(users::SERVICE, |env| {
-        switchboard::settings::ServiceSettings::from_env(users::SERVICE, env)
+    let settings = switchboard::startup::load_or_exit(users::SERVICE, |env| {
+        switchboard::service::ServiceSettings::from_env(users::SERVICE, env)
     });
     let app = users::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())

@@ -1,0 +1,102 @@
+//! What a service binary is configured with: the runtime's bounds and grace periods, and
+//! the whole [`ServiceSettings`] assembled from each part's own settings.
+
+use std::time::Duration;
+
+use crate::auth::AuthSettings;
+use crate::bus::BusSettings;
+use crate::settings::{Env, SettingsError};
+
+/// Default bound on requests one endpoint works on at once; beyond it requests are
+/// refused with 503 rather than queued without limit.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+/// Default time in-flight requests get to finish after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default lifetime of idempotency records.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Bounds, grace periods and the admin listener of the runtime (`SB_MAX_IN_FLIGHT`,
+/// `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`, `ADMIN_ADDR`).
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Requests one endpoint works on at once.
+    pub max_in_flight: usize,
+    /// Time in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// How long a command's reply is kept for repeats with the same idempotency key.
+    pub idempotency_ttl: Duration,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics` (`ADMIN_ADDR`); none when unset.
+    pub admin_addr: Option<std::net::SocketAddr>,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            admin_addr: None,
+        }
+    }
+}
+
+impl RuntimeSettings {
+    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS` and
+    /// `ADMIN_ADDR`.
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let max_in_flight = env.parse("SB_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
+        if max_in_flight == 0 {
+            return Err(SettingsError::Inconsistent(
+                "SB_MAX_IN_FLIGHT must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            max_in_flight,
+            shutdown_grace: env.millis("SB_SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE)?,
+            idempotency_ttl: Duration::from_secs(
+                env.parse("SB_IDEMPOTENCY_TTL_SECS", DEFAULT_IDEMPOTENCY_TTL.as_secs())?,
+            ),
+            admin_addr: match env.string("ADMIN_ADDR") {
+                None => None,
+                Some(text) => {
+                    Some(text.trim().parse().map_err(|e: std::net::AddrParseError| {
+                        SettingsError::Invalid {
+                            var: "ADMIN_ADDR",
+                            value: text.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?)
+                }
+            },
+        })
+    }
+}
+
+/// Everything a service binary is configured with.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// How to reach NATS and the defaults for outgoing calls.
+    pub bus: BusSettings,
+    /// Bounds and grace periods of the service runtime.
+    pub runtime: RuntimeSettings,
+    /// Where the service keeps its data (`STORE_URL`).
+    pub store_url: String,
+    /// How bearer tokens are verified.
+    pub auth: AuthSettings,
+}
+
+impl ServiceSettings {
+    /// Reads the settings of the service called `service` from `env`.
+    ///
+    /// `STORE_URL` defaults to `sqlite://data/<service>.db`, so every service owns its file.
+    pub fn from_env(service: &str, env: &Env) -> Result<Self, SettingsError> {
+        Ok(Self {
+            bus: BusSettings::from_env(env)?,
+            runtime: RuntimeSettings::from_env(env)?,
+            store_url: env
+                .string("STORE_URL")
+                .unwrap_or_else(|| format!("sqlite://data/{service}.db")),
+            auth: AuthSettings::from_env(env)?,
+        })
+    }
+}
