@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", schema.schema.sdl());
         return Ok(());
     }
-    let settings = switchboard::settings::load_or_exit("gateway", GatewaySettings::from_env);
+    let settings = switchboard::startup::load_or_exit("gateway", GatewaySettings::from_env);
     let app = gateway::Application::build(settings).await?;
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;

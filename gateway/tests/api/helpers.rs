@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::BusSettings;
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::ServiceSettings;
+use switchboard::service::ServiceSettings;
 use switchboard::testing::NatsServer;
 use switchboard::{Bus, ServiceRuntime};
 

@@ -5,7 +5,7 @@ use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::BusSettings;
 use switchboard::proto::todos::v1::{CreateTodoRequest, Todo, TodosClient, create_todo_reply};
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::ServiceSettings;
+use switchboard::service::ServiceSettings;
 use switchboard::testing::{self, NatsServer};
 use todos::Application;
 

@@ -5,7 +5,7 @@ use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::BusSettings;
 use switchboard::proto::users::v1::{CreateUserRequest, User, UsersClient, create_user_reply};
 use switchboard::service::RuntimeSettings;
-use switchboard::settings::ServiceSettings;
+use switchboard::service::ServiceSettings;
 use switchboard::store;
 use switchboard::testing::{self, NatsServer};
 use users::Application;
