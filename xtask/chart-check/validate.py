@@ -97,6 +97,19 @@ def matches(selector, labels):
     return bool(want) and all(labels.get(k) == v for k, v in want.items())
 
 
+def blocks_eviction(pdb, replicas):
+    """Whether a PodDisruptionBudget spec allows no voluntary eviction at `replicas` pods."""
+    def count(value):
+        if isinstance(value, str) and value.endswith("%"):
+            return math.ceil(replicas * int(value[:-1]) / 100)
+        return int(value)
+    if "minAvailable" in pdb:
+        return count(pdb["minAvailable"]) >= replicas
+    if "maxUnavailable" in pdb:
+        return count(pdb["maxUnavailable"]) == 0
+    return False
+
+
 def policy(resources, report, version):
     """The chart's promises, checked on one rendering (see the module doc)."""
     by_kind = {}
@@ -104,6 +117,7 @@ def policy(resources, report, version):
         by_kind.setdefault(r["kind"], []).append(r)
     names = lambda kind: {r["metadata"]["name"]: r for r in by_kind.get(kind, [])}  # noqa: E731
     configmaps, secrets, deployments = names("ConfigMap"), names("Secret"), names("Deployment")
+    claims = names("PersistentVolumeClaim")
     accounts = names("ServiceAccount")
     if not deployments:
         report.fail("policy [k8s %s]" % version, "no Deployment rendered")
@@ -166,6 +180,17 @@ def policy(resources, report, version):
                 store = e.get("value", "") if e["name"] == "STORE_URL" else ""
                 if store.startswith("sqlite:///data/") and "/data" not in mounts:
                     problems.append("%s: STORE_URL is under /data but nothing is mounted there" % c["name"])
+        claimed = [v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", []) if v.get("persistentVolumeClaim")]
+        for claim in claimed:
+            if claim not in claims:
+                problems.append("mounts PersistentVolumeClaim %s, which is not rendered" % claim)
+            elif "ReadWriteMany" in claims[claim]["spec"].get("accessModes", []):
+                problems.append("PersistentVolumeClaim %s is ReadWriteMany: one SQLite file for several pods" % claim)
+        if claimed:
+            if spec.get("replicas") != 1:
+                problems.append("mounts a volume claim but does not run exactly 1 replica")
+            if (spec.get("strategy") or {}).get("type") != "Recreate":
+                problems.append("mounts a volume claim but rolls updates (a surge pod cannot attach it): use Recreate")
         for v in pod.get("volumes", []):
             sec = (v.get("secret") or {})
             if sec.get("secretName") in secrets:
@@ -175,8 +200,13 @@ def policy(resources, report, version):
                                         % (v["name"], item["key"], sec["secretName"]))
         if not any(matches({"matchLabels": s["spec"].get("selector")}, pod_labels) for s in by_kind.get("Service", [])):
             problems.append("no Service selects its pods")
-        if not any(matches(p["spec"].get("selector"), pod_labels) for p in by_kind.get("PodDisruptionBudget", [])):
+        pdbs = [p for p in by_kind.get("PodDisruptionBudget", []) if matches(p["spec"].get("selector"), pod_labels)]
+        if not pdbs:
             problems.append("no PodDisruptionBudget selects its pods")
+        for pdb in pdbs:
+            if "replicas" in spec and blocks_eviction(pdb["spec"], spec["replicas"]):
+                problems.append("PodDisruptionBudget %s admits no eviction of its %d replica(s): node drains would hang"
+                                % (pdb["metadata"]["name"], spec["replicas"]))
         hpas = [h for h in by_kind.get("HorizontalPodAutoscaler", []) if h["spec"]["scaleTargetRef"]["name"] == name]
         if "replicas" not in spec and not hpas:
             problems.append("no replicas and no HorizontalPodAutoscaler")

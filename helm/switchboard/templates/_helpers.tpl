@@ -189,7 +189,7 @@ one line saying what to change. Included once, by configmap.yaml.
 {{- $v := $c.v -}}
 {{- $where := ternary "gateway" (printf "services.%s" $c.name) (eq $c.role "gateway") -}}
 {{- if and (eq $c.role "service") (eq $.Values.store.type "sqlite") (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
-{{- fail (printf "%s: store.type=sqlite keeps each pod's data in its own emptyDir, so replicas would not share it; use replicaCount 1 without autoscaling, or store.type=mongodb" $where) -}}
+{{- fail (printf "%s: store.type=sqlite keeps the service's data in one SQLite file that only one pod may use (an emptyDir per pod, or one ReadWriteOnce claim); use replicaCount 1 without autoscaling (store.type=mongodb, for more replicas, is not built yet)" $where) -}}
 {{- end -}}
 {{- if $v.autoscaling.enabled -}}
 {{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) -}}
