@@ -31,6 +31,8 @@ pub struct NatsServer {
     dir: PathBuf,
     /// `nats://127.0.0.1:<port>`.
     url: String,
+    /// `http://127.0.0.1:<port>` of the monitoring endpoints, when started with them.
+    monitoring: Option<String>,
 }
 
 impl NatsServer {
@@ -52,6 +54,12 @@ impl NatsServer {
                  or set NATS_SERVER_BIN to a nats-server >= 2.10"
             ),
         }
+    }
+
+    /// Starts a server that also serves its monitoring endpoints (`/connz`, `/varz`, …) on a
+    /// free port; read them with [`Self::monitor`].
+    pub fn start_monitored() -> Self {
+        Self::start_with(&["-m", "-1"])
     }
 
     /// Starts a server on a free port, reporting what went wrong instead of panicking.
@@ -86,8 +94,11 @@ impl NatsServer {
             child,
             dir,
             url: String::new(),
+            monitoring: None,
         };
-        server.url = server.wait_for_port()?;
+        let ports = server.wait_for_ports()?;
+        server.url = ports.0;
+        server.monitoring = ports.1;
         Ok(server)
     }
 
@@ -96,9 +107,35 @@ impl NatsServer {
         &self.url
     }
 
-    /// Reads `nats-server_<pid>.ports`, which the server writes once it listens.
+    /// The JSON a monitoring endpoint (e.g. `"/connz"`) answers; the server must have been
+    /// started with [`Self::start_monitored`]. Blocking, with a 10 s timeout.
+    pub fn monitor(&self, endpoint: &str) -> std::io::Result<serde_json::Value> {
+        use std::io::{Read, Write};
+        let base = self
+            .monitoring
+            .as_deref()
+            .ok_or_else(|| std::io::Error::other("the server was not started with monitoring"))?;
+        let address = base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "GET {endpoint} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body)
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response}")))?;
+        serde_json::from_str(body).map_err(|e| std::io::Error::other(format!("{endpoint}: {e}")))
+    }
+
+    /// Reads `nats-server_<pid>.ports`, which the server writes once it listens: the client
+    /// URL and, when enabled, the monitoring URL.
     #[allow(clippy::disallowed_methods)] // Synchronous on purpose: usable outside a runtime.
-    fn wait_for_port(&mut self) -> std::io::Result<String> {
+    fn wait_for_ports(&mut self) -> std::io::Result<(String, Option<String>)> {
         let ports_file = self
             .dir
             .join(format!("nats-server_{}.ports", self.child.id()));
@@ -108,7 +145,8 @@ impl NatsServer {
                 && let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
                 && let Some(url) = ports["nats"][0].as_str()
             {
-                return Ok(url.to_string());
+                let monitoring = ports["monitoring"][0].as_str().map(str::to_string);
+                return Ok((url.to_string(), monitoring));
             }
             if let Some(status) = self.child.try_wait()? {
                 return Err(std::io::Error::other(format!(
@@ -129,6 +167,27 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A write lock held on a SQLite database file from outside its owner (a real service
+/// process): the owner's reads go on, its writes wait until [`Self::release`] (or for its
+/// busy timeout). Tests use it to keep requests in flight for as long as they need.
+pub struct SqliteWriteLock {
+    connection: rusqlite::Connection,
+}
+
+impl SqliteWriteLock {
+    /// Opens the database at `path` and takes its write lock (`BEGIN IMMEDIATE`).
+    pub fn acquire(path: &std::path::Path) -> rusqlite::Result<Self> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Self { connection })
+    }
+
+    /// Lets waiting writers go on, changing nothing.
+    pub fn release(self) -> rusqlite::Result<()> {
+        self.connection.execute_batch("ROLLBACK")
     }
 }
 

@@ -24,7 +24,8 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let server = NatsServer::start();
+    // Monitored, so a test can see what the server delivered to whom (`/connz`).
+    let server = NatsServer::start_monitored();
     let dir = tempfile::tempdir().expect("a temp dir");
     let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
         .await
@@ -42,7 +43,11 @@ pub async fn spawn_app() -> TestApp {
 
 impl TestApp {
     pub fn store_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("users.db").display())
+        format!("sqlite://{}", self.store_path().display())
+    }
+
+    pub fn store_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("users.db")
     }
 
     pub fn settings(&self) -> ServiceSettings {
