@@ -48,29 +48,160 @@ fn no_service_crate_depends_on_another() {
     }
 }
 
-#[test]
-fn subjects_are_never_written_by_hand() {
+/// Every crate's sources, build scripts, tests and benchmarks, relative to the repository.
+fn all_rust_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in ["src", "services", "xtask", "bench", "tests"] {
+    for dir in [
+        "src", "build", "services", "gateway", "xtask", "bench", "tests",
+    ] {
         if repo().join(dir).is_dir() {
             rust_files(&repo().join(dir), &mut files);
         }
     }
+    files
+        .into_iter()
+        .map(|path| {
+            path.strip_prefix(repo())
+                .expect("inside the repository")
+                .to_path_buf()
+        })
+        .collect()
+}
+
+/// Whether `path` is test code: a crate's `tests/` folder (root, services, gateway).
+fn is_test_code(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "tests")
+}
+
+/// Files that break a check below and belong to someone else's change in progress; each
+/// is reported, not failed, until it is fixed (then its entry should go).
+const PENDING: &[(&str, &str)] = &[
+    // A hand-written subject in an assertion; `todos_rpc::LIST_BY_OWNER.subject` exists.
+    ("gateway/tests/api/http.rs", "subject"),
+    // A hand-written subject in a test `Rpc`; `users_rpc::GET_MANY` exists.
+    ("gateway/tests/api/helpers.rs", "subject"),
+];
+
+/// Fails with `offenders` of `check`, except the [`PENDING`] ones, which are printed.
+fn assert_none(check: &str, mut offenders: Vec<String>, why: &str) {
+    offenders.sort();
+    offenders.dedup();
+    offenders.retain(|path| {
+        let pending = PENDING.contains(&(path.as_str(), check));
+        if pending {
+            eprintln!("tidy: {path} still breaks the {check} check (pending)");
+        }
+        !pending
+    });
+    assert!(offenders.is_empty(), "{why}: {offenders:?}");
+}
+
+#[test]
+fn subjects_are_never_written_by_hand() {
     let mut offenders = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("readable source");
+    for file in all_rust_files() {
+        // This file's own examples of what the check refuses.
+        if file == Path::new("tests/tidy.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(repo().join(&file)).expect("readable source");
         for name in service_names().iter().map(String::as_str).chain(["probe"]) {
             if contains_subject_literal(&text, name) {
                 offenders.push(file.display().to_string());
             }
         }
     }
-    // Test assertions may name the subject they expect; production code may not.
-    offenders.retain(|path| !path.contains("/tests/"));
-    assert!(
-        offenders.is_empty(),
-        "hand-written subjects in {offenders:?}"
+    // Tests too: every subject, expected or sent, comes from the generated `Rpc` constants.
+    assert_none(
+        "subject",
+        offenders,
+        "hand-written subjects (use the generated `<service>_rpc` constants)",
     );
+}
+
+#[test]
+fn tests_wait_for_conditions_instead_of_sleeping() {
+    let mut offenders = Vec::new();
+    for file in all_rust_files().into_iter().filter(|f| is_test_code(f)) {
+        // The probe handler's `sleep_ms` is work that takes time, asked for by a request;
+        // this file names what it looks for.
+        if file == Path::new("tests/bus/helpers.rs") || file == Path::new("tests/tidy.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(repo().join(&file)).expect("readable source");
+        let sleeps = text.lines().any(|line| {
+            let code = line.split("//").next().unwrap_or_default();
+            code.contains("sleep(") || code.contains("sleep_until(")
+        });
+        if sleeps {
+            offenders.push(file.display().to_string());
+        }
+    }
+    assert_none(
+        "sleep",
+        offenders,
+        "tests that sleep (wait for a condition with `switchboard::testing::eventually`)",
+    );
+}
+
+#[test]
+fn the_gateway_depends_on_no_service_outside_its_tests() {
+    let manifest =
+        std::fs::read_to_string(repo().join("gateway/Cargo.toml")).expect("the gateway manifest");
+    let mut section = String::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_string();
+            continue;
+        }
+        if section == "[dependencies]" || section == "[build-dependencies]" {
+            for name in service_names() {
+                assert!(
+                    !(line.starts_with(&format!("{name} "))
+                        || line.starts_with(&format!("{name}."))
+                        || line.starts_with(&format!("{name}="))),
+                    "gateway/Cargo.toml {section} names the service {name}: the gateway has no per-service code"
+                );
+            }
+        }
+    }
+    let mut offenders = Vec::new();
+    for file in all_rust_files()
+        .into_iter()
+        .filter(|f| f.starts_with("gateway/src"))
+    {
+        let text = std::fs::read_to_string(repo().join(&file)).expect("readable source");
+        for name in service_names() {
+            if text.contains(&format!("{name}::")) {
+                offenders.push(file.display().to_string());
+            }
+        }
+    }
+    assert_none(
+        "gateway",
+        offenders,
+        "gateway sources that use a service crate",
+    );
+}
+
+#[test]
+fn the_scan_reaches_every_crate_and_its_tests() {
+    let files = all_rust_files();
+    for expected in [
+        "src/lib.rs",
+        "gateway/src/main.rs",
+        "tests/bus/main.rs",
+        "tests/store/main.rs",
+        "services/users/tests/api/main.rs",
+        "services/todos/tests/api/main.rs",
+        "xtask/src/main.rs",
+    ] {
+        assert!(
+            files.iter().any(|f| f == Path::new(expected)),
+            "the tidy scan misses {expected}"
+        );
+    }
+    assert!(files.iter().any(|f| f.starts_with("gateway/tests")));
 }
 
 /// Whether `text` has a string literal that is exactly a subject of `service`, like
