@@ -20,6 +20,11 @@ use prost_reflect::{DescriptorPool, Value};
 
 /// The custom option carrying Switchboard's per-rpc policy (see `switchboard/v1/options.proto`).
 const RPC_OPTION: &str = "switchboard.v1.rpc";
+/// Marks the server side of generated code (handler traits, service definitions, reply
+/// encoders): it exists only with the root crate's `runtime` feature, so a crate that only
+/// calls services (the gateway) compiles no server code and cannot reach a store.
+const RUNTIME_ONLY: &str = "#[cfg(feature = \"runtime\")]";
+
 /// The name of the oneof that holds a reply's domain outcome.
 const OUTCOME_ONEOF: &str = "outcome";
 
@@ -287,7 +292,7 @@ fn write_handler(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     }
     let _ = writeln!(
         buf,
-        "pub trait {}Handler: ::core::marker::Send + ::core::marker::Sync + 'static {{",
+        "{RUNTIME_ONLY}\npub trait {}Handler: ::core::marker::Send + ::core::marker::Sync + 'static {{",
         names.rust
     );
     for rpc in rpcs {
@@ -307,6 +312,7 @@ fn write_service(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     let _ = writeln!(
         buf,
         "/// The `{service}` service: every rpc of `handler` as an endpoint, ready for `switchboard::ServiceRuntime`.\n\
+         {RUNTIME_ONLY}\n\
          pub fn {service}_service<H: {rust}Handler>(handler: H) -> ::switchboard::ServiceDefinition {{\n\
          \x20   let handler = ::std::sync::Arc::new(handler);\n\
          \x20   ::switchboard::ServiceDefinition::new({module}::SERVICE, \"{description}\")",
@@ -362,7 +368,8 @@ fn write_reply_encoders(buf: &mut String, rpcs: &[RpcPlan]) {
         }
         let _ = writeln!(
             buf,
-            "impl ::switchboard::service::EncodeReply for {outcome} {{\n\
+            "{RUNTIME_ONLY}\n\
+             impl ::switchboard::service::EncodeReply for {outcome} {{\n\
              \x20   fn encode_reply(&self) -> ::std::vec::Vec<u8> {{\n\
              \x20       ::prost::Message::encode_to_vec(&{output} {{ outcome: ::core::option::Option::Some(self.clone()) }})\n\
              \x20   }}\n\

@@ -19,6 +19,12 @@
 //! - [`telemetry`]: logging and the Prometheus recorder;
 //! - [`shutdown`]: the SIGTERM/SIGINT future binaries stop on;
 //! - [`testing`]: a real `nats-server` per test, started on a free port.
+//!
+//! Features keep each crate to the parts it needs: `store` (the store and SQLite),
+//! `runtime` (the service runtime and the server side of generated code; implies
+//! `store`), `testing` (test support and the test-only contracts). With none, the crate
+//! is a bus client: contracts, typed clients, auth, settings, telemetry — what the
+//! gateway uses, so it cannot reach a database.
 
 // Generated code names the crate `::switchboard`, also from inside it.
 extern crate self as switchboard;
@@ -28,15 +34,19 @@ pub mod auth;
 pub mod bus;
 pub mod naming;
 pub mod proto;
+#[cfg(feature = "runtime")]
 pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod startup;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod wire;
 
 pub use bus::{Bus, BusError, CallOptions};
+#[cfg(feature = "runtime")]
 pub use service::{Context, ServiceDefinition, ServiceError, ServiceRuntime};
 pub use wire::{ErrorCode, Rpc};

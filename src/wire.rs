@@ -38,9 +38,12 @@ pub(crate) mod names {
     pub const MESSAGE_ID: HeaderName = HeaderName::from_static(super::MESSAGE_ID);
     pub const SENDER: HeaderName = HeaderName::from_static(super::SENDER);
     pub const TIMESTAMP: HeaderName = HeaderName::from_static(super::TIMESTAMP);
+    // Replies are written by the service runtime only.
+    #[cfg(feature = "runtime")]
     pub const RESPONSE_TO: HeaderName = HeaderName::from_static(super::RESPONSE_TO);
     pub const DEADLINE: HeaderName = HeaderName::from_static(super::DEADLINE);
     pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static(super::IDEMPOTENCY_KEY);
+    #[cfg(feature = "runtime")]
     pub const IDEMPOTENT_REPLAY: HeaderName = HeaderName::from_static(super::IDEMPOTENT_REPLAY);
     pub const TRACEPARENT: HeaderName = HeaderName::from_static(super::TRACEPARENT);
     pub const TRACESTATE: HeaderName = HeaderName::from_static(super::TRACESTATE);

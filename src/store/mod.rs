@@ -262,6 +262,7 @@ impl Transaction {
     /// Puts `write` before every write added so far, so it is the first to fail: the
     /// runtime places a command's idempotency record there (see `Context::commit`).
     #[must_use]
+    #[cfg(feature = "runtime")]
     pub(crate) fn first(mut self, write: Write) -> Self {
         self.writes.insert(0, write);
         self
