@@ -3,6 +3,8 @@
 //! [`ServiceGenerator`](service_generator::NatsServiceGenerator) adds, for every proto
 //! `service`, a typed client, a handler trait and the function that serves it on NATS.
 
+#[path = "src/contract.rs"]
+mod contract;
 #[path = "src/naming.rs"]
 mod naming;
 #[path = "build/service_generator.rs"]

@@ -16,17 +16,12 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 use heck::{ToShoutySnakeCase, ToSnakeCase};
-use prost_reflect::{DescriptorPool, Value};
+use prost_reflect::DescriptorPool;
 
-/// The custom option carrying Switchboard's per-rpc policy (see `switchboard/v1/options.proto`).
-const RPC_OPTION: &str = "switchboard.v1.rpc";
 /// Marks the server side of generated code (handler traits, service definitions, reply
 /// encoders): it exists only with the root crate's `runtime` feature, so a crate that only
 /// calls services (the gateway) compiles no server code and cannot reach a store.
 const RUNTIME_ONLY: &str = "#[cfg(feature = \"runtime\")]";
-
-/// The name of the oneof that holds a reply's domain outcome.
-const OUTCOME_ONEOF: &str = "outcome";
 
 /// Generates typed NATS clients, handler traits and service definitions.
 pub struct NatsServiceGenerator {
@@ -84,7 +79,8 @@ impl NatsServiceGenerator {
             .unwrap_or_else(|| {
                 panic!("{full_service}.{} missing from the pool", method.proto_name)
             });
-        let (retryable, public) = self.policy(&descriptor);
+        let crate::contract::RpcFlags { retryable, public } =
+            crate::contract::rpc_flags(&self.pool, &descriptor);
         RpcPlan {
             method: method.name.clone(),
             constant: method.name.to_shouty_snake_case(),
@@ -99,41 +95,12 @@ impl NatsServiceGenerator {
         }
     }
 
-    /// Reads `(switchboard.v1.rpc) = { retryable, public }`, defaulting both to false.
-    fn policy(&self, method: &prost_reflect::MethodDescriptor) -> (bool, bool) {
-        let Some(extension) = self.pool.get_extension_by_name(RPC_OPTION) else {
-            return (false, false);
-        };
-        let options = method.options();
-        if !options.has_extension(&extension) {
-            return (false, false);
-        }
-        let value = options.get_extension(&extension);
-        let Value::Message(policy) = value.as_ref() else {
-            return (false, false);
-        };
-        let flag = |name: &str| {
-            policy
-                .get_field_by_name(name)
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false)
-        };
-        (flag("retryable"), flag("public"))
-    }
-
     /// The Rust path of the reply's outcome enum, when the reply holds nothing else.
     fn outcome_enum(&self, proto_type: &str, rust_type: &str) -> Option<String> {
         let message = self
             .pool
             .get_message_by_name(proto_type.trim_start_matches('.'))?;
-        let oneof = message.oneofs().find(|o| o.name() == OUTCOME_ONEOF)?;
-        let only_outcome = message.fields().all(|f| {
-            f.containing_oneof()
-                .is_some_and(|o| o.name() == oneof.name())
-        });
-        if !only_outcome {
-            return None;
-        }
+        crate::contract::outcome_oneof(&message)?;
         let (prefix, name) = match rust_type.rsplit_once("::") {
             Some((prefix, name)) => (format!("{prefix}::"), name),
             None => (String::new(), rust_type),

@@ -9,6 +9,8 @@
 //! - [`proto`]: the generated message types, clients, handler traits and `Rpc` constants;
 //! - [`wire`]: header names, error codes and [`Rpc`], the wire vocabulary in one place;
 //! - [`naming`]: how subjects are derived from proto names (shared with `build.rs`);
+//! - [`contract`]: the proto options and outcome rule, read from descriptors (shared with
+//!   `build.rs`);
 //! - [`bus`]: the client side — one shared connection, typed calls, retries, typed errors;
 //! - [`service`]: the server side — the runtime that serves a generated definition;
 //! - [`store`]: the document-store interface and its embedded SQLite implementation;
@@ -32,6 +34,7 @@ extern crate self as switchboard;
 pub mod admin;
 pub mod auth;
 pub mod bus;
+pub mod contract;
 pub mod naming;
 pub mod proto;
 #[cfg(feature = "runtime")]

@@ -9,17 +9,12 @@ use prost::Message as _;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, MethodDescriptor, OneofDescriptor, ReflectMessage, Value,
 };
-use switchboard::{Rpc, naming};
+use switchboard::{Rpc, contract, naming};
 
 use super::SchemaBuildError;
 use super::types::Registry;
 use super::values;
 use crate::dispatch::{self, RequestScope};
-
-/// The proto option carrying an rpc's policy and GraphQL exposure.
-const RPC_OPTION: &str = "switchboard.v1.rpc";
-/// The oneof whose cases are a reply's domain outcomes.
-const OUTCOME: &str = "outcome";
 
 /// Where a root field goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,16 +53,7 @@ pub fn discover(pool: &DescriptorPool) -> Result<Vec<Route>, SchemaBuildError> {
                     method.full_name()
                 )));
             }
-            let output = method.output();
-            let outcome = output
-                .oneofs()
-                .find(|o| o.name() == OUTCOME)
-                .filter(|oneof| {
-                    output.fields().all(|f| {
-                        f.containing_oneof()
-                            .is_some_and(|o| o.name() == oneof.name())
-                    })
-                });
+            let outcome = contract::outcome_oneof(&method.output());
             routes.push(Route {
                 kind,
                 field,
@@ -90,21 +76,11 @@ pub fn discover(pool: &DescriptorPool) -> Result<Vec<Route>, SchemaBuildError> {
     Ok(routes)
 }
 
-/// The option value at `path` inside `(switchboard.v1.rpc)` of `method`.
-fn rpc_option(pool: &DescriptorPool, method: &MethodDescriptor) -> Option<DynamicMessage> {
-    let extension = pool.get_extension_by_name(RPC_OPTION)?;
-    let options = method.options();
-    if !options.has_extension(&extension) {
-        return None;
-    }
-    options.get_extension(&extension).as_message().cloned()
-}
-
 fn graphql_exposure(
     pool: &DescriptorPool,
     method: &MethodDescriptor,
 ) -> Option<(RootKind, String)> {
-    let graphql = rpc_option(pool, method)?
+    let graphql = contract::rpc_option(pool, method)?
         .get_field_by_name("graphql")?
         .as_message()?
         .clone();
@@ -130,18 +106,14 @@ pub fn rpc_of(method: &MethodDescriptor) -> Result<Rpc, SchemaBuildError> {
             method.full_name()
         ))
     })?;
-    let flag = |name: &str| {
-        rpc_option(method.parent_pool(), method)
-            .and_then(|o| o.get_field_by_name(name).and_then(|v| v.as_bool()))
-            .unwrap_or(false)
-    };
+    let flags = contract::rpc_flags(method.parent_pool(), method);
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     Ok(Rpc {
         service: leak(service.to_string()),
         name: leak(method.name().to_string()),
         subject: leak(naming::rpc_subject(&package, method.name())),
-        retryable: flag("retryable"),
-        public: flag("public"),
+        retryable: flags.retryable,
+        public: flags.public,
     })
 }
 
