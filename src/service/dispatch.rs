@@ -326,23 +326,28 @@ fn record(endpoint: &EndpointState, failure: Option<(ErrorCode, String)>, elapse
     }
 }
 
-/// Logs a failed request once, with its cause chain; only internal failures are errors.
+/// Logs a failed request once, with its cause chain: internal failures as errors, failures
+/// with a cause (a downstream call's) as warnings, plain refusals at debug.
 fn log_error(subject: &str, error: &ServiceError) {
-    if error.code() == ErrorCode::Internal {
-        let mut chain = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        tracing::error!(subject, error = %chain, "request failed");
-    } else {
+    let Some(mut source) = std::error::Error::source(error) else {
         tracing::debug!(
             subject,
             code = error.code().as_u16(),
             message = error.message(),
             "request refused"
         );
+        return;
+    };
+    let mut chain = source.to_string();
+    while let Some(cause) = source.source() {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause;
+    }
+    let code = error.code().as_u16();
+    if error.code() == ErrorCode::Internal {
+        tracing::error!(subject, code, cause = %chain, "request failed");
+    } else {
+        tracing::warn!(subject, code, cause = %chain, "request failed downstream");
     }
 }

@@ -121,11 +121,62 @@ impl From<StoreError> for ServiceError {
 }
 
 impl From<BusError> for ServiceError {
-    /// A failed downstream call: its code travels up, internals stay in the logs.
+    /// A failed downstream call: its code travels up with a message of our own, because the
+    /// downstream subject and the other service's wording are internals; the call's error
+    /// is kept as the source, logged once where the request is answered.
     fn from(error: BusError) -> Self {
-        match error.code() {
-            ErrorCode::Internal => Self::internal(error),
-            code => Self::new(code, error.to_string()),
+        let code = error.code();
+        let message = match code {
+            ErrorCode::BadRequest => "a request this depends on was refused as invalid",
+            ErrorCode::Unauthorized => "the caller's credentials were refused downstream",
+            ErrorCode::Forbidden => "the caller may not do part of this",
+            ErrorCode::NotFound => "something this depends on does not exist",
+            ErrorCode::Conflict => "something this depends on changed concurrently; try again",
+            ErrorCode::Internal => "internal error",
+            ErrorCode::Overloaded => "a service this depends on is unavailable; try again later",
+            ErrorCode::DeadlineExceeded => "a service this depends on did not answer in time",
+        };
+        Self {
+            source: Some(Box::new(error)),
+            ..Self::new(code, message)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_downstream_failure_keeps_its_code_but_not_its_subject_or_wording() {
+        let downstream = BusError::Service {
+            subject: "billing.v1.charge",
+            code: 409,
+            message: "card 4242 declined by acquirer-7".into(),
+            details: Vec::new(),
+        };
+
+        let error = ServiceError::from(downstream);
+
+        assert_eq!(error.code(), ErrorCode::Conflict);
+        let sent = format!("{:?}", error.to_status());
+        assert!(!sent.contains("billing"), "{sent}");
+        assert!(!sent.contains("acquirer"), "{sent}");
+        let logged = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(
+            logged.as_deref(),
+            Some("billing.v1.charge: error 409: card 4242 declined by acquirer-7"),
+            "the cause is kept for the log"
+        );
+    }
+
+    #[test]
+    fn a_dead_downstream_service_is_reported_without_its_subject() {
+        let error = ServiceError::from(BusError::NoResponders {
+            subject: "billing.v1.charge",
+        });
+
+        assert_eq!(error.code(), ErrorCode::Overloaded);
+        assert!(!error.message().contains("billing"), "{}", error.message());
     }
 }
