@@ -1,14 +1,13 @@
 //! The NATS Services API: every instance answers `$SRV.PING`, `$SRV.INFO` and
 //! `$SRV.STATS` (also `.<name>` and `.<name>.<id>`) with the JSON the `nats` CLI and other
-//! tools expect.
+//! tools expect, built from async-nats' own response types so the shape cannot drift.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_nats::service::{Info, PingResponse, Stats, endpoint};
 use futures::StreamExt;
-use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::dispatch::EndpointState;
 use super::runtime::RuntimeError;
@@ -23,62 +22,6 @@ pub(crate) struct Identity {
     pub version: String,
     pub description: String,
     pub started: OffsetDateTime,
-}
-
-#[derive(Serialize)]
-struct Ping<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: &'a str,
-    id: &'a str,
-    version: &'a str,
-    metadata: HashMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct Info<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: &'a str,
-    id: &'a str,
-    version: &'a str,
-    description: &'a str,
-    metadata: HashMap<String, String>,
-    endpoints: Vec<EndpointInfo<'a>>,
-}
-
-#[derive(Serialize)]
-struct EndpointInfo<'a> {
-    name: &'a str,
-    subject: &'a str,
-    queue_group: &'a str,
-    metadata: HashMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct Stats<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: &'a str,
-    id: &'a str,
-    version: &'a str,
-    started: String,
-    metadata: HashMap<String, String>,
-    endpoints: Vec<EndpointStats<'a>>,
-}
-
-#[derive(Serialize)]
-struct EndpointStats<'a> {
-    name: &'a str,
-    subject: &'a str,
-    queue_group: &'a str,
-    num_requests: u64,
-    num_errors: u64,
-    /// Nanoseconds.
-    processing_time: u128,
-    /// Nanoseconds.
-    average_processing_time: u128,
-    last_error: String,
 }
 
 /// The three verbs.
@@ -142,59 +85,67 @@ fn answer(
     endpoints: &[Arc<EndpointState>],
 ) -> Result<Vec<u8>, serde_json::Error> {
     match verb {
-        Verb::Ping => serde_json::to_vec(&Ping {
-            kind: "io.nats.micro.v1.ping_response",
-            name: identity.name,
-            id: &identity.id,
-            version: &identity.version,
+        Verb::Ping => serde_json::to_vec(&PingResponse {
+            kind: "io.nats.micro.v1.ping_response".into(),
+            name: identity.name.into(),
+            id: identity.id.clone(),
+            version: identity.version.clone(),
             metadata: HashMap::new(),
         }),
         Verb::Info => serde_json::to_vec(&Info {
-            kind: "io.nats.micro.v1.info_response",
-            name: identity.name,
-            id: &identity.id,
-            version: &identity.version,
-            description: &identity.description,
+            kind: "io.nats.micro.v1.info_response".into(),
+            name: identity.name.into(),
+            id: identity.id.clone(),
+            description: identity.description.clone(),
+            version: identity.version.clone(),
             metadata: HashMap::new(),
             endpoints: endpoints
                 .iter()
-                .map(|e| EndpointInfo {
-                    name: e.rpc.name,
-                    subject: e.rpc.subject,
-                    queue_group: identity.name,
+                .map(|e| endpoint::Info {
+                    name: e.rpc.name.into(),
+                    subject: e.rpc.subject.into(),
+                    queue_group: identity.name.into(),
                     metadata: HashMap::new(),
                 })
                 .collect(),
         }),
-        Verb::Stats => {
-            let endpoints = endpoints
+        Verb::Stats => stats_with_metadata(Stats {
+            kind: "io.nats.micro.v1.stats_response".into(),
+            name: identity.name.into(),
+            id: identity.id.clone(),
+            version: identity.version.clone(),
+            started: identity.started,
+            endpoints: endpoints
                 .iter()
                 .map(|e| {
                     let stats = e.stats.snapshot();
-                    let total = stats.processing_time.as_nanos();
-                    EndpointStats {
-                        name: e.rpc.name,
-                        subject: e.rpc.subject,
-                        queue_group: identity.name,
-                        num_requests: stats.requests,
-                        num_errors: stats.errors,
-                        processing_time: total,
-                        average_processing_time: total
-                            .checked_div(u128::from(stats.requests))
-                            .unwrap_or(0),
-                        last_error: stats.last_error.unwrap_or_default(),
+                    let requests = usize::try_from(stats.requests).unwrap_or(usize::MAX);
+                    endpoint::Stats {
+                        name: e.rpc.name.into(),
+                        subject: e.rpc.subject.into(),
+                        queue_group: identity.name.into(),
+                        requests,
+                        errors: usize::try_from(stats.errors).unwrap_or(usize::MAX),
+                        processing_time: stats.processing_time,
+                        average_processing_time: u32::try_from(requests)
+                            .ok()
+                            .and_then(|n| stats.processing_time.checked_div(n))
+                            .unwrap_or_default(),
+                        last_error: stats.last_error,
+                        data: None,
                     }
                 })
-                .collect();
-            serde_json::to_vec(&Stats {
-                kind: "io.nats.micro.v1.stats_response",
-                name: identity.name,
-                id: &identity.id,
-                version: &identity.version,
-                started: identity.started.format(&Rfc3339).unwrap_or_default(),
-                metadata: HashMap::new(),
-                endpoints,
-            })
-        }
+                .collect(),
+        }),
     }
+}
+
+/// The micro protocol's stats response carries `metadata` like the other two; async-nats'
+/// `Stats` type leaves it out, so it is added here for tools that validate the schema.
+fn stats_with_metadata(stats: Stats) -> Result<Vec<u8>, serde_json::Error> {
+    let mut value = serde_json::to_value(stats)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("metadata".into(), serde_json::json!({}));
+    }
+    serde_json::to_vec(&value)
 }

@@ -69,7 +69,7 @@ pub(crate) struct EndpointStats {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub processing_nanos: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
+    pub last_error: Mutex<Option<async_nats::service::error::Error>>,
 }
 
 /// A snapshot of [`EndpointStats`].
@@ -77,7 +77,7 @@ pub(crate) struct StatsSnapshot {
     pub requests: u64,
     pub errors: u64,
     pub processing_time: Duration,
-    pub last_error: Option<String>,
+    pub last_error: Option<async_nats::service::error::Error>,
 }
 
 impl EndpointStats {
@@ -315,7 +315,10 @@ fn record(endpoint: &EndpointState, failure: Option<(ErrorCode, String)>, elapse
                 .last_error
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                Some(format!("{}:{message}", code.as_u16()));
+                Some(async_nats::service::error::Error {
+                    code: usize::from(code.as_u16()),
+                    status: message,
+                });
             metrics::counter!(
                 "sb_requests_total",
                 "subject" => endpoint.rpc.subject,
