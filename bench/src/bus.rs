@@ -17,9 +17,9 @@
 //! shared connection, one pairing after the other.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -34,7 +34,8 @@ use switchboard::{Bus, CallOptions, Context, Rpc, ServiceError, ServiceRuntime, 
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::cpu::Clocks;
-use crate::stats::{Load, Summary, micros};
+use crate::report::{self, Call, Measurement, Subject, find, verdict};
+use crate::stats::{Load, micros};
 
 /// Throughput the framework must reach, as a fraction of raw throughput.
 const TARGET_THROUGHPUT_RATIO: f64 = 0.85;
@@ -52,6 +53,8 @@ const RAW_HEADERS_SUBJECT: &str = "raw.echo-headers";
 const SAMPLE_MESSAGE_ID: &str = "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b";
 /// Queue group of the raw responders.
 const RAW_QUEUE: &str = "raw";
+/// Width of the pairing column in tables and progress lines.
+const LABEL_WIDTH: usize = 26;
 
 /// What the command line chose (see [`crate::options::Options`]).
 pub type Options = crate::options::Options<Pairing>;
@@ -79,40 +82,17 @@ pub(crate) enum Pairing {
     Framework,
 }
 
-impl Pairing {
-    /// The pairings a run measures, in the order each round measures them.
-    fn selection(breakdown: bool) -> &'static [Pairing] {
-        if breakdown {
-            &[
-                Pairing::Raw,
-                Pairing::RawSpawn,
-                Pairing::RawHeaders,
-                Pairing::FrameworkClient,
-                Pairing::FrameworkServer,
-                Pairing::Framework,
-            ]
-        } else {
-            &[Pairing::Raw, Pairing::Framework]
-        }
-    }
+impl Subject for Pairing {
+    const DEFAULT: &'static [Self] = &[Pairing::Raw, Pairing::Framework];
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (Pairing::Raw, "raw"),
+        (Pairing::RawSpawn, "raw-spawn"),
+        (Pairing::RawHeaders, "raw-headers"),
+        (Pairing::FrameworkClient, "framework-client"),
+        (Pairing::FrameworkServer, "framework-server"),
+        (Pairing::Framework, "framework"),
+    ];
 
-    /// The pairing `--only` calls `name`.
-    fn named(name: &str) -> Result<Pairing> {
-        Ok(match name.trim() {
-            "raw" => Pairing::Raw,
-            "raw-spawn" => Pairing::RawSpawn,
-            "raw-headers" => Pairing::RawHeaders,
-            "framework-client" => Pairing::FrameworkClient,
-            "framework-server" => Pairing::FrameworkServer,
-            "framework" => Pairing::Framework,
-            other => bail!(
-                "unknown pairing {other:?}: use raw, raw-spawn, raw-headers, \
-                 framework-client, framework-server or framework"
-            ),
-        })
-    }
-
-    /// The pairing's name in tables.
     fn label(self) -> &'static str {
         match self {
             Pairing::Raw => "raw",
@@ -403,9 +383,15 @@ enum Requester {
     },
 }
 
+impl Call for Requester {
+    async fn call(&mut self) -> Result<()> {
+        self.send().await
+    }
+}
+
 impl Requester {
-    /// One request and its reply, checked.
-    async fn call(&self) -> Result<()> {
+    /// One request and its reply, checked (shared by the concurrent requesters' clones).
+    async fn send(&self) -> Result<()> {
         match self {
             Requester::Raw {
                 client,
@@ -462,51 +448,6 @@ impl Requester {
     }
 }
 
-/// The figures of one pairing in one round.
-#[derive(Debug, Clone, Copy)]
-struct Measurement {
-    /// Which pairing.
-    pairing: Pairing,
-    /// Latencies of requests sent one at a time.
-    sequential: Summary,
-    /// Requests completed by all requesters of the throughput phase.
-    completed: usize,
-    /// From starting the requesters until the last one returned.
-    elapsed: Duration,
-    /// Latencies of the throughput phase.
-    loaded: Summary,
-    /// CPU time of this process (requesters and responders) per request of the throughput
-    /// phase.
-    bench_cpu: Option<Duration>,
-    /// CPU time of nats-server per request of the throughput phase.
-    server_cpu: Option<Duration>,
-}
-
-impl Measurement {
-    /// Requests per second of the throughput phase.
-    fn throughput(&self) -> f64 {
-        self.completed as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// Sends `count` requests through every requester, one at a time, the requesters taking
-/// turns request by request so that drift in machine load hits all of them alike; returns
-/// each requester's latencies.
-async fn sequential(requesters: &[Requester], count: usize) -> Result<Vec<Summary>> {
-    let mut samples = vec![Vec::with_capacity(count); requesters.len()];
-    for _ in 0..count {
-        for (requester, samples) in requesters.iter().zip(&mut samples) {
-            let started = Instant::now();
-            requester.call().await?;
-            samples.push(started.elapsed());
-        }
-    }
-    samples
-        .iter_mut()
-        .map(|samples| Summary::of(samples).context("no sequential samples"))
-        .collect()
-}
-
 /// Runs `concurrency` requesters for `duration` and measures what they achieve.
 async fn under_load(requester: &Requester, clocks: &Clocks, options: &Options) -> Result<Load> {
     let cpu_before = clocks.now();
@@ -514,29 +455,10 @@ async fn under_load(requester: &Requester, clocks: &Clocks, options: &Options) -
     let end = started + options.duration;
     let mut requesters = JoinSet::new();
     for _ in 0..options.concurrency {
-        let requester = requester.clone();
-        requesters.spawn(async move {
-            let mut samples = Vec::new();
-            while Instant::now() < end {
-                let sent = Instant::now();
-                requester.call().await?;
-                samples.push(sent.elapsed());
-            }
-            anyhow::Ok(samples)
-        });
+        let mut requester = requester.clone();
+        requesters.spawn(async move { report::until(&mut requester, end).await });
     }
-    let mut samples = Vec::new();
-    while let Some(joined) = requesters.join_next().await {
-        samples.extend(joined.context("a requester task failed")??);
-    }
-    let elapsed = started.elapsed();
-    let (bench_cpu, server_cpu) = clocks.now().per_request(&cpu_before, samples.len());
-    Ok(Load {
-        elapsed,
-        latency: Summary::of(&mut samples).context("no samples under load")?,
-        bench_cpu,
-        server_cpu,
-    })
+    report::collect(requesters, started, clocks, &cpu_before).await
 }
 
 /// One round: a warm-up of every pairing, sequential latency of all pairings taking turns,
@@ -545,45 +467,19 @@ async fn round(
     fixture: &Fixture,
     pairings: &[Pairing],
     options: &Options,
-) -> Result<Vec<Measurement>> {
-    let requesters: Vec<Requester> = pairings.iter().map(|&p| fixture.requester(p)).collect();
-    for (requester, pairing) in requesters.iter().zip(pairings) {
-        for _ in 0..options.warmup {
-            requester
-                .call()
-                .await
-                .with_context(|| format!("warming up {}", pairing.label()))?;
-        }
-    }
-    let latencies = sequential(&requesters, options.requests)
-        .await
-        .context("sequential phase")?;
-    let mut measurements = Vec::with_capacity(pairings.len());
-    for ((requester, &pairing), sequential) in requesters.iter().zip(pairings).zip(latencies) {
-        let load = under_load(requester, &fixture.clocks, options)
-            .await
-            .with_context(|| format!("throughput of {}", pairing.label()))?;
-        measurements.push(Measurement {
-            pairing,
-            sequential,
-            completed: load.latency.count,
-            elapsed: load.elapsed,
-            loaded: load.latency,
-            bench_cpu: load.bench_cpu,
-            server_cpu: load.server_cpu,
-        });
-    }
-    Ok(measurements)
+) -> Result<Vec<Measurement<Pairing>>> {
+    let mut requesters: Vec<Requester> = pairings.iter().map(|&p| fixture.requester(p)).collect();
+    let latencies = report::warm_up_then_sequential(&mut requesters, pairings, options).await?;
+    report::throughput_phase(pairings, latencies, async |index, _| {
+        under_load(&requesters[index], &fixture.clocks, options).await
+    })
+    .await
 }
 
 /// Runs the benchmark and prints its tables.
 pub async fn run(options: Options) -> Result<()> {
     let fixture = Fixture::start().await?;
-    let pairings = if options.only.is_empty() {
-        Pairing::selection(options.breakdown)
-    } else {
-        &options.only
-    };
+    let pairings = options.chosen();
     println!(
         "bus: per round, {} warm-up requests per pairing; {} sequential requests per pairing, \
          the pairings taking turns request by request; then {} requesters for {:.1} s per \
@@ -595,21 +491,10 @@ pub async fn run(options: Options) -> Result<()> {
         options.rounds,
         payload_len(),
     );
-    let mut rounds = Vec::with_capacity(options.rounds);
-    for number in 1..=options.rounds {
-        let measurements = round(&fixture, pairings, &options)
-            .await
-            .with_context(|| format!("round {number}"))?;
-        for m in &measurements {
-            eprintln!(
-                "  round {number}: {:<26} seq p50 {:>7.1} us  load {:>9.0} req/s",
-                m.pairing.label(),
-                micros(m.sequential.p50),
-                m.throughput()
-            );
-        }
-        rounds.push(measurements);
-    }
+    let rounds = report::rounds(&options, LABEL_WIDTH, async || {
+        round(&fixture, &pairings, &options).await
+    })
+    .await?;
     fixture.stop().await?;
     print_table(&rounds, &options);
     print_verdict(&rounds);
@@ -626,16 +511,15 @@ fn payload_len() -> usize {
 }
 
 /// Prints every measurement, with its difference from `raw` in the same round.
-fn print_table(rounds: &[Vec<Measurement>], options: &Options) {
-    println!();
-    println!(
-        "| round | pairing                    | seq p50 µs | seq p90 µs | seq p99 µs | seq mean µs \
-         | Δp50 vs raw µs | {}× req/s | × raw | load p50 µs | load p99 µs | CPU µs/req bench | CPU µs/req nats |",
-        options.concurrency
-    );
-    println!(
-        "|------:|----------------------------|-----------:|-----------:|-----------:|------------:\
-         |---------------:|----------:|------:|------------:|------------:|-----------------:|----------------:|"
+fn print_table(rounds: &[Vec<Measurement<Pairing>>], options: &Options) {
+    report::print_header(
+        "pairing",
+        LABEL_WIDTH,
+        &format!(
+            "seq p50 µs | seq p90 µs | seq p99 µs | seq mean µs | Δp50 vs raw µs | {}× req/s | × raw",
+            options.concurrency
+        ),
+        "-----------:|-----------:|-----------:|------------:|---------------:|----------:|------:",
     );
     for (index, measurements) in rounds.iter().enumerate() {
         let raw = find(measurements, Pairing::Raw);
@@ -650,10 +534,8 @@ fn print_table(rounds: &[Vec<Measurement>], options: &Options) {
                 ),
                 None => ("-".into(), "-".into()),
             };
-            println!(
-                "| {:>5} | {:<26} | {:>10.1} | {:>10.1} | {:>10.1} | {:>11.1} | {:>14} | {:>9.0} | {:>5} | {:>11.1} | {:>11.1} | {:>16} | {:>15} |",
-                index + 1,
-                m.pairing.label(),
+            let middle = format!(
+                "{:>10.1} | {:>10.1} | {:>10.1} | {:>11.1} | {:>14} | {:>9.0} | {:>5}",
                 micros(m.sequential.p50),
                 micros(m.sequential.p90),
                 micros(m.sequential.p99),
@@ -661,17 +543,14 @@ fn print_table(rounds: &[Vec<Measurement>], options: &Options) {
                 delta,
                 m.throughput(),
                 ratio,
-                micros(m.loaded.p50),
-                micros(m.loaded.p99),
-                cpu(m.bench_cpu),
-                cpu(m.server_cpu),
             );
+            report::print_row(index + 1, LABEL_WIDTH, m, &middle);
         }
     }
 }
 
 /// Prints framework against raw per round and over all rounds, with PASS/MISS.
-fn print_verdict(rounds: &[Vec<Measurement>]) {
+fn print_verdict(rounds: &[Vec<Measurement<Pairing>>]) {
     println!();
     let mut raw_total = 0.0;
     let mut framework_total = 0.0;
@@ -706,19 +585,4 @@ fn print_verdict(rounds: &[Vec<Measurement>]) {
         verdict(ratio >= TARGET_THROUGHPUT_RATIO),
         verdict(delta <= TARGET_P50_OVERHEAD_US),
     );
-}
-
-/// CPU time per request in microseconds, or `-` when `/proc` could not tell.
-fn cpu(per_request: Option<Duration>) -> String {
-    per_request.map_or_else(|| "-".into(), |d| format!("{:.1}", micros(d)))
-}
-
-/// The measurement of `pairing` in one round.
-fn find(measurements: &[Measurement], pairing: Pairing) -> Option<&Measurement> {
-    measurements.iter().find(|m| m.pairing == pairing)
-}
-
-/// PASS or MISS.
-fn verdict(met: bool) -> &'static str {
-    if met { "PASS" } else { "MISS" }
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::gateway::settings::GatewaySettings;
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use switchboard::Bus;
@@ -49,7 +49,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use self::http::{Connection, Post};
 use crate::cpu::Clocks;
-use crate::stats::{Load, Summary, micros};
+use crate::report::{self, Call, Measurement, Subject, find, verdict};
+use crate::stats::{Load, micros};
 
 /// Throughput the full path must reach, as a fraction of the in-process (store) throughput.
 const TARGET_RATIO: f64 = 0.8;
@@ -62,6 +63,8 @@ const ITEMS: usize = 10;
 /// How long the benchmark's token is valid (`testing::token` gives a minute, less than a
 /// run with `--breakdown` takes).
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// Width of the target column in tables and progress lines.
+const LABEL_WIDTH: usize = 27;
 /// The query every HTTP target answers.
 const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
                      { todos { id title completed createdAt } } }";
@@ -91,39 +94,17 @@ pub(crate) enum Target {
     StoreFind,
 }
 
-impl Target {
-    /// The targets a run measures, in the order each round measures them.
-    fn selection(breakdown: bool) -> &'static [Target] {
-        if breakdown {
-            &[
-                Target::Full,
-                Target::Store,
-                Target::Memory,
-                Target::Canned,
-                Target::BusCall,
-                Target::StoreFind,
-            ]
-        } else {
-            &[Target::Full, Target::Store, Target::Memory]
-        }
-    }
+impl Subject for Target {
+    const DEFAULT: &'static [Self] = &[Target::Full, Target::Store, Target::Memory];
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (Target::Full, "full"),
+        (Target::Store, "store"),
+        (Target::Memory, "memory"),
+        (Target::Canned, "canned"),
+        (Target::BusCall, "bus-call"),
+        (Target::StoreFind, "store-find"),
+    ];
 
-    /// The target `--only` calls `name`.
-    fn named(name: &str) -> Result<Target> {
-        Ok(match name.trim() {
-            "full" => Target::Full,
-            "store" => Target::Store,
-            "memory" => Target::Memory,
-            "canned" => Target::Canned,
-            "bus-call" => Target::BusCall,
-            "store-find" => Target::StoreFind,
-            other => bail!(
-                "unknown target {other:?}: use full, store, memory, canned, bus-call or store-find"
-            ),
-        })
-    }
-
-    /// The target's name in tables.
     fn label(self) -> &'static str {
         match self {
             Target::Full => "full path (gateway+bus)",
@@ -409,8 +390,7 @@ enum Worker {
     Store(Collection<TodoRecord>),
 }
 
-impl Worker {
-    /// One request and its answer, checked.
+impl Call for Worker {
     async fn call(&mut self) -> Result<()> {
         match self {
             Worker::Http { connection, target } => {
@@ -448,50 +428,6 @@ impl Worker {
     }
 }
 
-/// The figures of one target in one round.
-#[derive(Debug, Clone, Copy)]
-struct Measurement {
-    /// Which target.
-    target: Target,
-    /// Latencies of requests sent one at a time over one connection.
-    sequential: Summary,
-    /// Requests completed in the throughput phase.
-    completed: usize,
-    /// From starting the requesters until the last one returned.
-    elapsed: Duration,
-    /// Latencies of the throughput phase.
-    loaded: Summary,
-    /// CPU time of this process (load generator and every server in it) per request of
-    /// the throughput phase.
-    bench_cpu: Option<Duration>,
-    /// CPU time of nats-server per request of the throughput phase.
-    server_cpu: Option<Duration>,
-}
-
-impl Measurement {
-    /// Requests per second of the throughput phase.
-    fn throughput(&self) -> f64 {
-        self.completed as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// Sends `count` requests through every worker, one at a time, the workers taking turns
-/// request by request; returns each worker's latencies.
-async fn sequential(workers: &mut [Worker], count: usize) -> Result<Vec<Summary>> {
-    let mut samples = vec![Vec::with_capacity(count); workers.len()];
-    for _ in 0..count {
-        for (worker, samples) in workers.iter_mut().zip(&mut samples) {
-            let started = Instant::now();
-            worker.call().await?;
-            samples.push(started.elapsed());
-        }
-    }
-    samples
-        .iter_mut()
-        .map(|samples| Summary::of(samples).context("no sequential samples"))
-        .collect()
-}
-
 /// Opens `concurrency` workers for `target`, lets each send one unmeasured request, then
 /// starts them together and measures what they achieve in `duration`.
 async fn under_load(fixture: &Fixture, target: Target, options: &Options) -> Result<Load> {
@@ -513,31 +449,14 @@ async fn under_load(fixture: &Fixture, target: Target, options: &Options) -> Res
                 .context("the start signal was dropped")?
                 .map(|at| at + duration)
                 .context("no start time")?;
-            let mut samples = Vec::with_capacity(16_384);
-            while Instant::now() < end {
-                let sent = Instant::now();
-                worker.call().await?;
-                samples.push(sent.elapsed());
-            }
-            anyhow::Ok(samples)
+            report::until(&mut worker, end).await
         });
     }
     ready.wait().await;
     let cpu_before = fixture.clocks.now();
     let started = Instant::now();
     start.send_replace(Some(started));
-    let mut samples = Vec::new();
-    while let Some(joined) = workers.join_next().await {
-        samples.extend(joined.context("a worker task failed")??);
-    }
-    let elapsed = started.elapsed();
-    let (bench_cpu, server_cpu) = fixture.clocks.now().per_request(&cpu_before, samples.len());
-    Ok(Load {
-        elapsed,
-        latency: Summary::of(&mut samples).context("no samples under load")?,
-        bench_cpu,
-        server_cpu,
-    })
+    report::collect(workers, started, &fixture.clocks, &cpu_before).await
 }
 
 /// One round: a warm-up of every target, sequential latency of all targets taking turns,
@@ -546,49 +465,23 @@ async fn round(
     fixture: &Fixture,
     targets: &[Target],
     options: &Options,
-) -> Result<Vec<Measurement>> {
+) -> Result<Vec<Measurement<Target>>> {
     let mut workers = Vec::with_capacity(targets.len());
     for &target in targets {
         workers.push(fixture.worker(target).await?);
     }
-    for (worker, target) in workers.iter_mut().zip(targets) {
-        for _ in 0..options.warmup {
-            worker
-                .call()
-                .await
-                .with_context(|| format!("warming up {}", target.label()))?;
-        }
-    }
-    let latencies = sequential(&mut workers, options.requests)
-        .await
-        .context("sequential phase")?;
+    let latencies = report::warm_up_then_sequential(&mut workers, targets, options).await?;
     drop(workers);
-    let mut measurements = Vec::with_capacity(targets.len());
-    for (&target, sequential) in targets.iter().zip(latencies) {
-        let load = under_load(fixture, target, options)
-            .await
-            .with_context(|| format!("throughput of {}", target.label()))?;
-        measurements.push(Measurement {
-            target,
-            sequential,
-            completed: load.latency.count,
-            elapsed: load.elapsed,
-            loaded: load.latency,
-            bench_cpu: load.bench_cpu,
-            server_cpu: load.server_cpu,
-        });
-    }
-    Ok(measurements)
+    report::throughput_phase(targets, latencies, async |_, target| {
+        under_load(fixture, target, options).await
+    })
+    .await
 }
 
 /// Runs the benchmark and prints its tables.
 pub async fn run(options: Options) -> Result<()> {
     let fixture = Fixture::start().await?;
-    let targets = if options.only.is_empty() {
-        Target::selection(options.breakdown)
-    } else {
-        &options.only
-    };
+    let targets = options.chosen();
     println!(
         "gateway: todos(ownerId) returning {ITEMS} items; per round, {} warm-up requests per \
          target; {} sequential requests per target over one keep-alive connection, the \
@@ -602,21 +495,10 @@ pub async fn run(options: Options) -> Result<()> {
         fixture.full.post.body.len(),
         fixture.full.body_len,
     );
-    let mut rounds = Vec::with_capacity(options.rounds);
-    for number in 1..=options.rounds {
-        let measurements = round(&fixture, targets, &options)
-            .await
-            .with_context(|| format!("round {number}"))?;
-        for m in &measurements {
-            eprintln!(
-                "  round {number}: {:<27} seq p50 {:>7.1} us  load {:>7.0} req/s",
-                m.target.label(),
-                micros(m.sequential.p50),
-                m.throughput()
-            );
-        }
-        rounds.push(measurements);
-    }
+    let rounds = report::rounds(&options, LABEL_WIDTH, async || {
+        round(&fixture, &targets, &options).await
+    })
+    .await?;
     fixture.stop().await?;
     print_table(&rounds, &options);
     print_verdict(&rounds);
@@ -625,16 +507,15 @@ pub async fn run(options: Options) -> Result<()> {
 
 /// Prints every measurement, with its throughput relative to `in-process, store` in the
 /// same round.
-fn print_table(rounds: &[Vec<Measurement>], options: &Options) {
-    println!();
-    println!(
-        "| round | target                      | seq p50 µs | seq p99 µs | seq mean µs \
-         | {}× req/s | × store | load p50 µs | load p99 µs | CPU µs/req bench | CPU µs/req nats |",
-        options.concurrency
-    );
-    println!(
-        "|------:|-----------------------------|-----------:|-----------:|------------:\
-         |---------:|--------:|------------:|------------:|-----------------:|----------------:|"
+fn print_table(rounds: &[Vec<Measurement<Target>>], options: &Options) {
+    report::print_header(
+        "target",
+        LABEL_WIDTH,
+        &format!(
+            "seq p50 µs | seq p99 µs | seq mean µs | {}× req/s | × store",
+            options.concurrency
+        ),
+        "-----------:|-----------:|------------:|---------:|--------:",
     );
     for (index, measurements) in rounds.iter().enumerate() {
         let store = find(measurements, Target::Store);
@@ -643,27 +524,22 @@ fn print_table(rounds: &[Vec<Measurement>], options: &Options) {
                 || "-".into(),
                 |store| format!("{:.2}", m.throughput() / store.throughput()),
             );
-            println!(
-                "| {:>5} | {:<27} | {:>10.1} | {:>10.1} | {:>11.1} | {:>8.0} | {:>7} | {:>11.1} | {:>11.1} | {:>16} | {:>15} |",
-                index + 1,
-                m.target.label(),
+            let middle = format!(
+                "{:>10.1} | {:>10.1} | {:>11.1} | {:>8.0} | {:>7}",
                 micros(m.sequential.p50),
                 micros(m.sequential.p99),
                 micros(m.sequential.mean),
                 m.throughput(),
                 ratio,
-                micros(m.loaded.p50),
-                micros(m.loaded.p99),
-                cpu(m.bench_cpu),
-                cpu(m.server_cpu),
             );
+            report::print_row(index + 1, LABEL_WIDTH, m, &middle);
         }
     }
 }
 
 /// Prints the full path against in-process (store) per round and over all rounds, with
 /// PASS/MISS, and against in-process (memory) for reference.
-fn print_verdict(rounds: &[Vec<Measurement>]) {
+fn print_verdict(rounds: &[Vec<Measurement<Target>>]) {
     println!();
     let mut totals = [0.0; 3];
     let mut counted = 0;
@@ -701,19 +577,4 @@ fn print_verdict(rounds: &[Vec<Measurement>]) {
         verdict(ratio >= TARGET_RATIO),
         totals[0] / totals[2],
     );
-}
-
-/// CPU time per request in microseconds, or `-` when `/proc` could not tell.
-fn cpu(per_request: Option<Duration>) -> String {
-    per_request.map_or_else(|| "-".into(), |d| format!("{:.1}", micros(d)))
-}
-
-/// The measurement of `target` in one round.
-fn find(measurements: &[Measurement], target: Target) -> Option<&Measurement> {
-    measurements.iter().find(|m| m.target == target)
-}
-
-/// PASS or MISS.
-fn verdict(met: bool) -> &'static str {
-    if met { "PASS" } else { "MISS" }
 }

@@ -8,6 +8,7 @@ mod bus;
 mod cpu;
 mod gateway;
 mod options;
+mod report;
 mod stats;
 
 use anyhow::bail;

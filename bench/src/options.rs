@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
+use crate::report::Subject;
+
 /// What the command line chose. `T` names what a benchmark measures (its pairings or
 /// targets), for `--only`.
 #[derive(Debug, Clone)]
@@ -83,5 +85,19 @@ impl<T> Options<T> {
             }
         }
         Ok(self)
+    }
+}
+
+impl<T: Subject> Options<T> {
+    /// What a round measures, in order: what `--only` named, else every subject with
+    /// `--breakdown`, else the benchmark's default selection.
+    pub fn chosen(&self) -> Vec<T> {
+        if !self.only.is_empty() {
+            self.only.clone()
+        } else if self.breakdown {
+            T::NAMES.iter().map(|&(subject, _)| subject).collect()
+        } else {
+            T::DEFAULT.to_vec()
+        }
     }
 }

@@ -49,6 +49,7 @@ pub fn micros(duration: Duration) -> f64 {
 }
 
 /// What the concurrent requesters of one pairing or target achieved in the throughput phase.
+#[derive(Debug, Clone, Copy)]
 pub struct Load {
     /// From starting the requesters until the last one returned.
     pub elapsed: Duration,
