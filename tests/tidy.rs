@@ -237,3 +237,44 @@ fn the_subject_check_tells_literals_from_prose() {
         "users"
     ));
 }
+
+/// The gateway has no database: its manifest takes `switchboard` without the `store` or
+/// `runtime` features (only its tests may add `testing`), so `cargo check -p gateway`,
+/// which CI runs on its own, fails if gateway code names the store. Production binaries
+/// carry no test contracts: no crate's `[dependencies]` enables `testing`, except the
+/// benchmarks, which are not deployed.
+#[test]
+fn the_features_keep_the_store_from_the_gateway_and_tests_from_production() {
+    let root = repo();
+    let mut manifests = vec![root.join("gateway/Cargo.toml")];
+    manifests.extend(
+        service_names()
+            .iter()
+            .map(|name| root.join("services").join(name).join("Cargo.toml")),
+    );
+    for manifest in manifests {
+        let text = std::fs::read_to_string(&manifest).expect("a manifest");
+        let is_gateway = manifest.ends_with("gateway/Cargo.toml");
+        let mut section = String::new();
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line.to_string();
+                continue;
+            }
+            if section != "[dependencies]" || !line.starts_with("switchboard") {
+                continue;
+            }
+            assert!(
+                !line.contains("\"testing\""),
+                "{}: [dependencies] enables `testing`; production code carries no test support",
+                manifest.display()
+            );
+            if is_gateway {
+                assert!(
+                    !line.contains("\"store\"") && !line.contains("\"runtime\""),
+                    "gateway/Cargo.toml enables the store or the runtime: the gateway has no database"
+                );
+            }
+        }
+    }
+}
