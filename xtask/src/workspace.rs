@@ -10,6 +10,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::tools::entries;
+
 /// Where the service crates live, relative to the repository root.
 pub const SERVICES_DIR: &str = "services";
 
@@ -40,20 +42,11 @@ pub fn services(repo_root: &Path) -> Result<Vec<String>> {
 
 /// The directories directly under `dir` that hold a `Cargo.toml`, sorted.
 fn crate_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry
-            .with_context(|| format!("reading {}", dir.display()))?
-            .path();
-        if path.join("Cargo.toml").is_file() {
-            // cargo metadata names manifests by their canonical path.
-            found.push(
-                fs::canonicalize(&path).with_context(|| format!("resolving {}", path.display()))?,
-            );
-        }
-    }
-    found.sort();
-    Ok(found)
+    // cargo metadata names manifests by their canonical path.
+    entries(dir, |path| path.join("Cargo.toml").is_file())?
+        .iter()
+        .map(|path| fs::canonicalize(path).with_context(|| format!("resolving {}", path.display())))
+        .collect()
 }
 
 /// The service names among `crate_dirs`, given `cargo metadata` output: a crate counts
