@@ -96,7 +96,9 @@ async fn readyz(State(health): State<Health>) -> Response {
     }
 }
 
-async fn metrics() -> Response {
+/// `GET /metrics`: Prometheus text of this process's metrics; 503 when no recorder is
+/// installed. The gateway serves the same handler, so every binary renders them alike.
+pub async fn metrics() -> Response {
     match crate::telemetry::metrics_handle() {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

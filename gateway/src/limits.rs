@@ -1,12 +1,24 @@
-//! Limits on the shape of a query, checked on the parsed document before anything runs:
-//! depth, complexity (the number of fields selected, fragments expanded), aliases and
-//! root fields. Each has its own error code so clients can tell which one they hit.
+//! Limits on the shape of a request, checked before anything recursive touches it: the
+//! nesting of the query text and of the variables, then — on the parsed document — depth,
+//! complexity (the number of fields selected, fragments expanded), aliases and root fields.
+//! Each has its own error code so clients can tell which one they hit.
+//!
+//! Order matters. async-graphql's parser, its validation visitors and its own
+//! recursion-depth check all recurse, and the visitors expand every fragment at every
+//! spread. So [`admit`] first bounds the nesting of the raw text with a linear scan (the
+//! parser overflows the stack on a few hundred nested brackets), then parses, then computes
+//! each fragment's cost once, in dependency order, with no recursion across fragments.
+//! Only a document that passes reaches async-graphql, whose own walks are then bounded by
+//! the same figures.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
 
-/// The bounds a query must stay within.
+/// The bounds a request must stay within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Deepest nesting of selection sets (`{ a { b } }` has depth 2).
@@ -17,7 +29,14 @@ pub struct Limits {
     pub max_aliases: usize,
     /// Most fields in the operation's root selection set.
     pub max_root_fields: usize,
+    /// Deepest nesting of brackets, braces and parentheses in the query text, of lists and
+    /// objects in a variable's value, and of fragment spreads inside fragments.
+    pub max_nesting: usize,
 }
+
+/// Default of [`Limits::max_nesting`]: far above any real query (whose depth is bounded by
+/// `max_depth` anyway), far below what the parser's recursion survives on a 2 MiB stack.
+pub const DEFAULT_MAX_NESTING: usize = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -26,34 +45,41 @@ impl Default for Limits {
             max_complexity: 500,
             max_aliases: 30,
             max_root_fields: 20,
+            max_nesting: DEFAULT_MAX_NESTING,
         }
     }
 }
 
-/// Which limit a query broke, with the figures.
+/// Which limit a request broke, with the figures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
+    /// The text, a variable or a fragment chain nests deeper than allowed.
+    #[error("the request nests more than {max} levels deep")]
+    NestingTooDeep {
+        /// The limit.
+        max: usize,
+    },
     /// Nested deeper than allowed.
     #[error("the query is nested {found} levels deep; at most {max} are allowed")]
     TooDeep {
-        /// The query's depth.
-        found: usize,
+        /// The query's depth (or the depth found when the check stopped).
+        found: u64,
         /// The limit.
         max: usize,
     },
     /// Selects more fields than allowed.
-    #[error("the query selects {found} fields; at most {max} are allowed")]
+    #[error("the query selects at least {found} fields; at most {max} are allowed")]
     TooComplex {
-        /// The query's complexity.
-        found: usize,
+        /// The query's complexity (or the part counted when the check stopped).
+        found: u64,
         /// The limit.
         max: usize,
     },
     /// Uses more aliases than allowed.
-    #[error("the query uses {found} aliases; at most {max} are allowed")]
+    #[error("the query uses at least {found} aliases; at most {max} are allowed")]
     TooManyAliases {
         /// The number of aliases.
-        found: usize,
+        found: u64,
         /// The limit.
         max: usize,
     },
@@ -61,9 +87,15 @@ pub enum LimitError {
     #[error("the operation has {found} root fields; at most {max} are allowed")]
     TooManyRootFields {
         /// The number of root fields.
-        found: usize,
+        found: u64,
         /// The limit.
         max: usize,
+    },
+    /// A fragment spreads itself, directly or through others.
+    #[error("fragment {fragment:?} spreads itself")]
+    FragmentCycle {
+        /// A fragment on the cycle.
+        fragment: String,
     },
 }
 
@@ -71,27 +103,340 @@ impl LimitError {
     /// The `extensions.code` of this error.
     pub fn code(&self) -> &'static str {
         match self {
+            LimitError::NestingTooDeep { .. } => "NESTING_TOO_DEEP",
             LimitError::TooDeep { .. } => "QUERY_TOO_DEEP",
             LimitError::TooComplex { .. } => "QUERY_TOO_COMPLEX",
             LimitError::TooManyAliases { .. } => "TOO_MANY_ALIASES",
             LimitError::TooManyRootFields { .. } => "TOO_MANY_ROOT_FIELDS",
+            LimitError::FragmentCycle { .. } => VALIDATION_FAILED,
         }
     }
 }
 
-/// What a walk over one operation found.
-#[derive(Default)]
-struct Shape {
-    depth: usize,
-    fields: usize,
-    aliases: usize,
+/// The code of a document that does not parse.
+pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// The code of a document that parses but is not valid against the schema.
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+
+/// A `ServerError` with `extensions.code = code`.
+pub fn coded_error(code: &'static str, message: impl Into<String>) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    error
+}
+
+impl From<LimitError> for ServerError {
+    fn from(error: LimitError) -> Self {
+        coded_error(error.code(), error.to_string())
+    }
+}
+
+/// Marks a request [`admit`] already checked, so the schema extension does not check it
+/// twice (HTTP admits requests itself, to know their operation type before running them).
+pub struct Admitted;
+
+/// Checks `request` against `limits` in an order that never recurses on unbounded input:
+/// the nesting of the text and variables first, then the parse, then the document's shape.
+/// On success the parsed document is stored in the request, so it is not parsed again.
+pub fn admit(request: &mut async_graphql::Request, limits: &Limits) -> Result<(), ServerError> {
+    check_text_nesting(&request.query, limits.max_nesting)?;
+    check_variables_nesting(&request.variables, limits.max_nesting)?;
+    let document = async_graphql::parser::parse_query(&request.query)
+        .map_err(|error| coded_error(PARSE_FAILED, error.to_string()))?;
+    check(&document, limits)?;
+    request.set_parsed_query(document);
+    request.data.insert(Admitted);
+    Ok(())
+}
+
+/// Refuses text whose brackets, braces and parentheses nest deeper than `max`, outside
+/// strings, block strings and comments. One pass, no recursion, no allocation.
+pub fn check_text_nesting(text: &str, max: usize) -> Result<(), LimitError> {
+    #[derive(PartialEq)]
+    enum State {
+        Code,
+        String,
+        BlockString,
+        Comment,
+    }
+    let bytes = text.as_bytes();
+    let mut state = State::Code;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match state {
+            State::Code => match byte {
+                b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                    state = State::BlockString;
+                    i += 2;
+                }
+                b'"' => state = State::String,
+                b'#' => state = State::Comment,
+                b'{' | b'[' | b'(' => {
+                    depth += 1;
+                    if depth > max {
+                        return Err(LimitError::NestingTooDeep { max });
+                    }
+                }
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+            State::String => match byte {
+                // An escape takes the next byte with it, so `\"` does not end the string.
+                b'\\' => i += 1,
+                b'"' | b'\n' | b'\r' => state = State::Code,
+                _ => {}
+            },
+            State::BlockString => {
+                if bytes[i..].starts_with(b"\\\"\"\"") {
+                    i += 3;
+                } else if bytes[i..].starts_with(b"\"\"\"") {
+                    state = State::Code;
+                    i += 2;
+                }
+            }
+            State::Comment => {
+                if byte == b'\n' || byte == b'\r' {
+                    state = State::Code;
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Refuses variables whose lists and objects nest deeper than `max` (`[[1]]` nests two
+/// levels, as in query text). Walks with an explicit stack, never the call stack.
+pub fn check_variables_nesting(variables: &Variables, max: usize) -> Result<(), LimitError> {
+    let mut stack: Vec<(&Value, usize)> = variables.values().map(|v| (v, 0)).collect();
+    while let Some((value, depth)) = stack.pop() {
+        // `depth` counts the lists and objects around `value`; a container is one more.
+        let level = depth + 1;
+        match value {
+            Value::List(_) | Value::Object(_) if level > max => {
+                return Err(LimitError::NestingTooDeep { max });
+            }
+            Value::List(items) => stack.extend(items.iter().map(|item| (item, level))),
+            Value::Object(fields) => stack.extend(fields.values().map(|field| (field, level))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The cost of a selection set, fragments expanded. Sums saturate: a chain of fragments
+/// can describe more fields than a `u64` holds, and any such figure is over every limit.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    /// Fields selected.
+    fields: u64,
+    /// Aliased fields.
+    aliases: u64,
+    /// Deepest field nesting (a field of the set itself is at depth 1).
+    depth: u64,
+    /// Fields at the top level of the set (through inline fragments and spreads).
+    top_fields: u64,
+    /// Deepest nesting of selection sets, inline fragments and spreads, as async-graphql's
+    /// recursion check counts it.
+    recursion: u64,
+}
+
+impl Cost {
+    /// Adds the cost of a spread of `fragment` found `depth` fields down, `recursion`
+    /// levels down, at the top level of the set or not.
+    fn add_spread(&mut self, fragment: &Cost, spread: &Spread<'_>) {
+        self.fields = self.fields.saturating_add(fragment.fields);
+        self.aliases = self.aliases.saturating_add(fragment.aliases);
+        self.depth = self.depth.max(spread.depth.saturating_add(fragment.depth));
+        self.recursion = self.recursion.max(
+            spread
+                .recursion
+                .saturating_add(1)
+                .saturating_add(fragment.recursion),
+        );
+        if spread.top_level {
+            self.top_fields = self.top_fields.saturating_add(fragment.top_fields);
+        }
+    }
+
+    /// The first limit this cost breaks, root fields aside (a fragment's top level is not
+    /// the root unless it is spread there).
+    fn check(&self, limits: &Limits) -> Result<(), LimitError> {
+        if self.recursion > limits.max_nesting as u64 {
+            return Err(LimitError::NestingTooDeep {
+                max: limits.max_nesting,
+            });
+        }
+        if self.depth > limits.max_depth as u64 {
+            return Err(LimitError::TooDeep {
+                found: self.depth,
+                max: limits.max_depth,
+            });
+        }
+        if self.aliases > limits.max_aliases as u64 {
+            return Err(LimitError::TooManyAliases {
+                found: self.aliases,
+                max: limits.max_aliases,
+            });
+        }
+        if self.fields > limits.max_complexity as u64 {
+            return Err(LimitError::TooComplex {
+                found: self.fields,
+                max: limits.max_complexity,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A fragment spread inside a definition, where it was found.
+#[derive(Debug)]
+struct Spread<'a> {
+    fragment: &'a str,
+    depth: u64,
+    recursion: u64,
+    top_level: bool,
+}
+
+/// What one definition selects by itself, and the spreads it still has to add.
+#[derive(Debug, Default)]
+struct Local<'a> {
+    cost: Cost,
+    spreads: Vec<Spread<'a>>,
+}
+
+/// Walks one definition's selection set without entering fragments. The walk recurses
+/// only into nested selection sets, which the text scan has already bounded; it still
+/// refuses to go deeper than `max_nesting` itself, so it is safe on any document.
+fn local_cost<'a>(set: &'a SelectionSet, max_nesting: usize) -> Result<Local<'a>, LimitError> {
+    let mut local = Local::default();
+    walk(set, 0, 0, true, max_nesting, &mut local)?;
+    Ok(local)
+}
+
+fn walk<'a>(
+    set: &'a SelectionSet,
+    depth: u64,
+    recursion: u64,
+    top_level: bool,
+    max_nesting: usize,
+    local: &mut Local<'a>,
+) -> Result<(), LimitError> {
+    if recursion > max_nesting as u64 {
+        return Err(LimitError::NestingTooDeep { max: max_nesting });
+    }
+    local.cost.recursion = local.cost.recursion.max(recursion);
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                local.cost.fields += 1;
+                if field.alias.is_some() {
+                    local.cost.aliases += 1;
+                }
+                if top_level {
+                    local.cost.top_fields += 1;
+                }
+                local.cost.depth = local.cost.depth.max(depth + 1);
+                if !field.selection_set.node.items.is_empty() {
+                    walk(
+                        &field.selection_set.node,
+                        depth + 1,
+                        recursion + 1,
+                        false,
+                        max_nesting,
+                        local,
+                    )?;
+                }
+            }
+            Selection::InlineFragment(fragment) => walk(
+                &fragment.node.selection_set.node,
+                depth,
+                recursion + 1,
+                top_level,
+                max_nesting,
+                local,
+            )?,
+            Selection::FragmentSpread(spread) => local.spreads.push(Spread {
+                fragment: spread.node.fragment_name.node.as_str(),
+                depth,
+                recursion,
+                top_level,
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Each fragment's cost, fragments expanded, computed once per fragment in dependency
+/// order: linear in the size of the document, whatever the spreads multiply to. Stops at
+/// the first fragment over a limit (any operation spreading it is over it too; one spread
+/// by none fails validation anyway) and at the first cycle.
+fn fragment_costs<'a>(
+    document: &'a ExecutableDocument,
+    limits: &Limits,
+) -> Result<HashMap<&'a str, Cost>, LimitError> {
+    let mut locals: HashMap<&'a str, Local<'a>> = HashMap::new();
+    for (name, fragment) in &document.fragments {
+        locals.insert(
+            name.as_str(),
+            local_cost(&fragment.node.selection_set.node, limits.max_nesting)?,
+        );
+    }
+    let mut done: HashMap<&'a str, Cost> = HashMap::with_capacity(locals.len());
+    let mut open: Vec<&'a str> = Vec::new();
+    for &start in locals.keys() {
+        if done.contains_key(start) {
+            continue;
+        }
+        // Depth-first with an explicit stack (a chain of fragments may be long): a frame is
+        // a fragment and how many of its spreads are already accounted for.
+        let mut stack: Vec<(&'a str, usize)> = vec![(start, 0)];
+        open.push(start);
+        while let Some(&(name, next)) = stack.last() {
+            let local = &locals[name];
+            if let Some(spread) = local.spreads.get(next) {
+                if let Some(frame) = stack.last_mut() {
+                    frame.1 += 1;
+                }
+                let target = spread.fragment;
+                if done.contains_key(target) || !locals.contains_key(target) {
+                    // Known and costed, or unknown (which validation reports).
+                    continue;
+                }
+                if open.contains(&target) {
+                    return Err(LimitError::FragmentCycle {
+                        fragment: target.to_string(),
+                    });
+                }
+                open.push(target);
+                stack.push((target, 0));
+                continue;
+            }
+            let mut cost = local.cost;
+            for spread in &local.spreads {
+                if let Some(fragment) = done.get(spread.fragment) {
+                    cost.add_spread(fragment, spread);
+                }
+            }
+            cost.check(limits)?;
+            done.insert(name, cost);
+            stack.pop();
+            open.pop();
+        }
+    }
+    Ok(done)
 }
 
 /// The operation a request runs: the one named `operation_name`, or the only one.
 pub fn selected_operation<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
-) -> Option<&'a async_graphql::parser::types::OperationDefinition> {
+) -> Option<&'a OperationDefinition> {
     let mut operations = document.operations.iter();
     match operation_name {
         Some(wanted) => operations
@@ -102,117 +447,50 @@ pub fn selected_operation<'a>(
     }
 }
 
+/// The number of root fields of `operation`, fragments expanded (the document must have
+/// passed [`check`], so its fragments are acyclic and bounded).
+pub fn root_fields(
+    document: &ExecutableDocument,
+    operation: &OperationDefinition,
+    limits: &Limits,
+) -> Result<u64, LimitError> {
+    let fragments = fragment_costs(document, limits)?;
+    Ok(operation_cost(operation, &fragments, limits)?.top_fields)
+}
+
+fn operation_cost(
+    operation: &OperationDefinition,
+    fragments: &HashMap<&str, Cost>,
+    limits: &Limits,
+) -> Result<Cost, LimitError> {
+    let local = local_cost(&operation.selection_set.node, limits.max_nesting)?;
+    let mut cost = local.cost;
+    for spread in &local.spreads {
+        if let Some(fragment) = fragments.get(spread.fragment) {
+            cost.add_spread(fragment, spread);
+        }
+    }
+    Ok(cost)
+}
+
 /// Checks every operation of `document` against `limits`.
 pub fn check(document: &ExecutableDocument, limits: &Limits) -> Result<(), LimitError> {
+    let fragments = fragment_costs(document, limits)?;
     for (_, operation) in document.operations.iter() {
-        let root = &operation.node.selection_set.node;
-        let root_fields = count_root_fields(document, root, &mut HashSet::new());
-        if root_fields > limits.max_root_fields {
+        let cost = operation_cost(&operation.node, &fragments, limits)?;
+        if cost.top_fields > limits.max_root_fields as u64 {
             return Err(LimitError::TooManyRootFields {
-                found: root_fields,
+                found: cost.top_fields,
                 max: limits.max_root_fields,
             });
         }
-        let mut shape = Shape::default();
-        walk(document, root, 1, &mut shape, &mut Vec::new());
-        if shape.depth > limits.max_depth {
-            return Err(LimitError::TooDeep {
-                found: shape.depth,
-                max: limits.max_depth,
-            });
-        }
-        if shape.aliases > limits.max_aliases {
-            return Err(LimitError::TooManyAliases {
-                found: shape.aliases,
-                max: limits.max_aliases,
-            });
-        }
-        if shape.fields > limits.max_complexity {
-            return Err(LimitError::TooComplex {
-                found: shape.fields,
-                max: limits.max_complexity,
-            });
-        }
+        cost.check(limits)?;
     }
     Ok(())
 }
 
-/// Walks a selection set at `depth`, expanding fragments; `open` holds the fragments being
-/// expanded so a cycle (which validation rejects anyway) cannot loop forever.
-fn walk<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    depth: usize,
-    shape: &mut Shape,
-    open: &mut Vec<&'a str>,
-) {
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                let field = &field.node;
-                shape.fields += 1;
-                if field.alias.is_some() {
-                    shape.aliases += 1;
-                }
-                shape.depth = shape.depth.max(depth);
-                walk(document, &field.selection_set.node, depth + 1, shape, open);
-            }
-            Selection::InlineFragment(fragment) => {
-                walk(
-                    document,
-                    &fragment.node.selection_set.node,
-                    depth,
-                    shape,
-                    open,
-                );
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                if open.contains(&name) {
-                    continue;
-                }
-                if let Some(fragment) = document.fragments.get(name) {
-                    open.push(name);
-                    walk(
-                        document,
-                        &fragment.node.selection_set.node,
-                        depth,
-                        shape,
-                        open,
-                    );
-                    open.pop();
-                }
-            }
-        }
-    }
-}
-
-fn count_root_fields<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    open: &mut HashSet<&'a str>,
-) -> usize {
-    set.items
-        .iter()
-        .map(|selection| match &selection.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(fragment) => {
-                count_root_fields(document, &fragment.node.selection_set.node, open)
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                match document.fragments.get(name) {
-                    Some(fragment) if open.insert(name) => {
-                        count_root_fields(document, &fragment.node.selection_set.node, open)
-                    }
-                    _ => 0,
-                }
-            }
-        })
-        .sum()
-}
-
-/// Applies [`check`] to every operation the schema parses — over HTTP and WebSocket alike.
+/// Applies [`admit`] to every request the schema runs — over HTTP and WebSocket alike —
+/// and gives every error that reaches a client an `extensions.code`.
 pub struct LimitsExtension(pub Limits);
 
 impl async_graphql::extensions::ExtensionFactory for LimitsExtension {
@@ -223,24 +501,101 @@ impl async_graphql::extensions::ExtensionFactory for LimitsExtension {
 
 struct Enforcer(Limits);
 
+/// Sets `code` on every error of `errors` that has none.
+fn default_code(errors: &mut [ServerError], code: impl Fn(&ServerError) -> &'static str) {
+    for error in errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if !has_code {
+            let code = code(error);
+            error
+                .extensions
+                .get_or_insert_with(ErrorExtensionValues::default)
+                .set("code", code);
+        }
+    }
+}
+
+/// A response's errors all carry a code: a response with no data was refused as a whole
+/// (`BAD_REQUEST`, e.g. an unknown operation name); errors beside data are field failures
+/// the gateway did not classify (`INTERNAL`).
+fn ensure_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+    let code = if response.data == Value::Null {
+        "BAD_REQUEST"
+    } else {
+        "INTERNAL"
+    };
+    default_code(&mut response.errors, |_| code);
+    response
+}
+
 #[async_graphql::async_trait::async_trait]
 impl async_graphql::extensions::Extension for Enforcer {
+    async fn request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextRequest<'_>,
+    ) -> async_graphql::Response {
+        ensure_codes(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream).map(ensure_codes).boxed()
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        mut request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::Request> {
+        if !request
+            .data
+            .contains_key(&std::any::TypeId::of::<Admitted>())
+        {
+            admit(&mut request, &self.0)?;
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &async_graphql::extensions::ExtensionContext<'_>,
         query: &str,
-        variables: &async_graphql::Variables,
+        variables: &Variables,
         next: async_graphql::extensions::NextParseQuery<'_>,
     ) -> async_graphql::ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        check(&document, &self.0).map_err(|error| {
-            let mut server_error = async_graphql::ServerError::new(error.to_string(), None);
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", error.code());
-            server_error.extensions = Some(extensions);
-            server_error
-        })?;
-        Ok(document)
+        // The document was parsed by `admit`; what can fail here is async-graphql's own
+        // recursion check, a backstop of the nesting limit.
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            default_code(std::slice::from_mut(&mut error), |_| "NESTING_TOO_DEEP");
+            error
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            // async-graphql's own depth and complexity limits back ours up; their
+            // messages are the only way to tell them apart from rule violations.
+            default_code(&mut errors, |error| match error.message.as_str() {
+                "Query is too complex." => "QUERY_TOO_COMPLEX",
+                "Query is nested too deep." => "QUERY_TOO_DEEP",
+                _ => VALIDATION_FAILED,
+            });
+            errors
+        })
     }
 }
 
@@ -285,6 +640,10 @@ mod tests {
             check_query("{ a b ... on Query { c } }", roots),
             Err(LimitError::TooManyRootFields { found: 3, .. })
         ));
+        assert!(matches!(
+            check_query("{ a ...R } fragment R on Query { b c }", roots),
+            Err(LimitError::TooManyRootFields { found: 3, .. })
+        ));
         let small = Limits {
             max_complexity: 3,
             ..Limits::default()
@@ -293,5 +652,102 @@ mod tests {
             check_query("{ a { b c d } }", small),
             Err(LimitError::TooComplex { found: 4, .. })
         ));
+    }
+
+    #[test]
+    fn expands_each_spread_of_a_fragment_with_its_memoised_cost() {
+        let limits = Limits::default();
+        let query = "{ a { ...F ...F } } fragment F on T { x ...G ...G } fragment G on T { y z }";
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        let fragments = fragment_costs(&document, &limits).expect("within limits");
+        // G = 2 fields; F = 1 + 2 × 2 = 5; the operation = 1 + 2 × 5 = 11.
+        assert_eq!(fragments["G"].fields, 2);
+        assert_eq!(fragments["F"].fields, 5);
+        let (_, operation) = document.operations.iter().next().expect("an operation");
+        let cost = operation_cost(&operation.node, &fragments, &limits).expect("costs");
+        assert_eq!((cost.fields, cost.depth, cost.top_fields), (11, 2, 1));
+    }
+
+    #[test]
+    fn a_chain_of_doubling_fragments_is_refused_without_expanding_it() {
+        // 64 fragments, each spreading the next twice: 2^64 fields if expanded.
+        let mut query = String::from("{ ...F0 }");
+        for n in 0..64 {
+            query.push_str(&format!(
+                " fragment F{n} on Query {{ ...F{} ...F{} }}",
+                n + 1,
+                n + 1
+            ));
+        }
+        query.push_str(" fragment F64 on Query { a }");
+        let limits = Limits {
+            max_nesting: 1000,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            check_query(&query, limits),
+            Err(LimitError::TooComplex { .. })
+        ));
+    }
+
+    #[test]
+    fn fragment_cycles_are_refused() {
+        let query = "{ ...A } fragment A on Query { a ...B } fragment B on Query { ...A }";
+        assert!(matches!(
+            check_query(query, Limits::default()),
+            Err(LimitError::FragmentCycle { .. })
+        ));
+        let own = "{ ...A } fragment A on Query { ...A }";
+        assert!(matches!(
+            check_query(own, Limits::default()),
+            Err(LimitError::FragmentCycle { .. })
+        ));
+    }
+
+    #[test]
+    fn long_fragment_chains_count_as_nesting() {
+        let mut query = String::from("{ ...F0 }");
+        for n in 0..5000 {
+            query.push_str(&format!(" fragment F{n} on Query {{ ...F{} }}", n + 1));
+        }
+        query.push_str(" fragment F5000 on Query { a }");
+        assert!(matches!(
+            check_query(&query, Limits::default()),
+            Err(LimitError::NestingTooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn text_nesting_ignores_strings_block_strings_and_comments() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_text_nesting(&nested(4), 4).is_ok());
+        assert_eq!(
+            check_text_nesting(&nested(5), 4),
+            Err(LimitError::NestingTooDeep { max: 4 })
+        );
+        let hidden = format!(
+            "{{ a(s: \"{0} \\\" {0}\", b: \"\"\"{0} \\\"\"\" {0}\"\"\") # {0}\n }}",
+            "[[[[[[[["
+        );
+        assert!(check_text_nesting(&hidden, 2).is_ok(), "{hidden}");
+        // Closers never take the count below zero, so they cannot buy extra openers.
+        assert!(check_text_nesting(&format!("]]]]{}", nested(3)), 2).is_err());
+    }
+
+    #[test]
+    fn variable_nesting_counts_lists_and_objects() {
+        let mut value = serde_json::json!(1);
+        for _ in 0..100 {
+            value = serde_json::Value::Array(vec![value]);
+        }
+        let variables = Variables::from_json(serde_json::json!({ "v": value }));
+        assert_eq!(
+            check_variables_nesting(&variables, 64),
+            Err(LimitError::NestingTooDeep { max: 64 })
+        );
+        // Three levels, as the brackets of the same value written in query text count.
+        let flat = Variables::from_json(serde_json::json!({ "v": [[1], { "a": [2] }], "w": 3 }));
+        assert!(check_variables_nesting(&flat, 3).is_ok());
+        assert!(check_variables_nesting(&flat, 2).is_err());
     }
 }

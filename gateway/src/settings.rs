@@ -16,6 +16,16 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Default time one GraphQL request may take, every bus request included.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a WebSocket has to send `connection_init` before it is closed with 4408.
+pub const DEFAULT_WS_INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on open WebSocket connections; beyond it upgrades get 503.
+pub const DEFAULT_MAX_WEBSOCKETS: usize = 1024;
+/// Default time a client has to send a request's headers once it starts one (or once the
+/// connection opens); slower connections are closed.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time requests in flight get to finish after the shutdown signal, before every
+/// remaining connection is closed.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything the gateway is configured with.
 #[derive(Debug, Clone)]
@@ -26,7 +36,8 @@ pub struct GatewaySettings {
     pub bus: BusSettings,
     /// How tokens are verified.
     pub auth: AuthSettings,
-    /// Query shape limits (`GATEWAY_MAX_DEPTH`, `…_COMPLEXITY`, `…_ALIASES`, `…_ROOT_FIELDS`).
+    /// Request shape limits (`GATEWAY_MAX_DEPTH`, `…_COMPLEXITY`, `…_ALIASES`,
+    /// `…_ROOT_FIELDS`, `…_NESTING`).
     pub limits: Limits,
     /// Largest request body accepted (`GATEWAY_MAX_BODY_BYTES`); larger ones get 413.
     pub max_body_bytes: usize,
@@ -38,6 +49,14 @@ pub struct GatewaySettings {
     pub introspection: bool,
     /// Whether browsers get GraphiQL at the GraphQL path (`GATEWAY_GRAPHIQL`, default true).
     pub graphiql: bool,
+    /// Time a WebSocket has to send `connection_init` (`GATEWAY_WS_INIT_TIMEOUT_MS`).
+    pub ws_init_timeout: Duration,
+    /// Most WebSocket connections open at once (`GATEWAY_MAX_WEBSOCKETS`).
+    pub max_websockets: usize,
+    /// Time a client has to send a request's headers (`GATEWAY_HEADER_READ_TIMEOUT_MS`).
+    pub header_read_timeout: Duration,
+    /// Time in-flight requests get after the shutdown signal (`GATEWAY_SHUTDOWN_GRACE_MS`).
+    pub shutdown_grace: Duration,
 }
 
 impl GatewaySettings {
@@ -53,6 +72,10 @@ impl GatewaySettings {
             cors_origins: Vec::new(),
             introspection: true,
             graphiql: true,
+            ws_init_timeout: DEFAULT_WS_INIT_TIMEOUT,
+            max_websockets: DEFAULT_MAX_WEBSOCKETS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 
@@ -88,6 +111,7 @@ impl GatewaySettings {
                 max_complexity: positive("GATEWAY_MAX_COMPLEXITY", defaults.max_complexity)?,
                 max_aliases: env.parse("GATEWAY_MAX_ALIASES", defaults.max_aliases)?,
                 max_root_fields: positive("GATEWAY_MAX_ROOT_FIELDS", defaults.max_root_fields)?,
+                max_nesting: positive("GATEWAY_MAX_NESTING", defaults.max_nesting)?,
             },
             max_body_bytes: positive("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             request_timeout: env.millis("GATEWAY_REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT)?,
@@ -102,6 +126,13 @@ impl GatewaySettings {
                 .unwrap_or_default(),
             introspection: env.parse("GATEWAY_INTROSPECTION", true)?,
             graphiql: env.parse("GATEWAY_GRAPHIQL", true)?,
+            ws_init_timeout: env.millis("GATEWAY_WS_INIT_TIMEOUT_MS", DEFAULT_WS_INIT_TIMEOUT)?,
+            max_websockets: positive("GATEWAY_MAX_WEBSOCKETS", DEFAULT_MAX_WEBSOCKETS)?,
+            header_read_timeout: env.millis(
+                "GATEWAY_HEADER_READ_TIMEOUT_MS",
+                DEFAULT_HEADER_READ_TIMEOUT,
+            )?,
+            shutdown_grace: env.millis("GATEWAY_SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE)?,
         })
     }
 }

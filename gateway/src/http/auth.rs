@@ -11,8 +11,13 @@ use switchboard::bus::TraceContext;
 use super::AppState;
 use crate::dispatch::RequestScope;
 
-/// The scope of one request: its caller, forwarded token, trace context and deadline.
-pub async fn scope(state: &AppState, headers: &HeaderMap) -> Result<Arc<RequestScope>, Response> {
+/// The scope of one request: its caller, forwarded token, trace context, deadline and
+/// idempotency key.
+pub async fn scope(
+    state: &AppState,
+    headers: &HeaderMap,
+    idempotency_key: Option<String>,
+) -> Result<Arc<RequestScope>, Response> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or_default().to_string());
@@ -23,7 +28,7 @@ pub async fn scope(state: &AppState, headers: &HeaderMap) -> Result<Arc<RequestS
             (caller, Some(token))
         }
     };
-    Ok(state.scope(caller, token, trace_context(headers), true))
+    Ok(state.scope(caller, token, trace_context(headers), true, idempotency_key))
 }
 
 /// Verifies an `Authorization` value (from a header or a WebSocket init payload) and

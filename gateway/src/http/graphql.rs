@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ErrorExtensionValues, ServerError, Variables};
+use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -37,6 +37,16 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         )
             .into_response();
     }
+    // A JSON array would be a batch of requests: refused by name, so clients learn why.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return request_error(
+            &headers,
+            "BATCH_NOT_SUPPORTED",
+            "batched requests (a JSON array) are not supported; send one request per POST".into(),
+        );
+    }
+    // serde_json refuses JSON nested deeper than 128 levels before recursing further, so
+    // no body can overflow the stack here; `limits::admit` bounds the variables tighter.
     match serde_json::from_slice::<async_graphql::Request>(&body) {
         Ok(request) => execute(&state, &headers, request, false).await,
         Err(error) => request_error(
@@ -79,7 +89,16 @@ pub async fn get(
     }
     if let Some(variables) = params.get("variables").filter(|v| !v.is_empty()) {
         match serde_json::from_str::<serde_json::Value>(variables) {
-            Ok(value) => request = request.variables(Variables::from_json(value)),
+            Ok(value @ serde_json::Value::Object(_)) => {
+                request = request.variables(Variables::from_json(value));
+            }
+            Ok(_) => {
+                return request_error(
+                    &headers,
+                    "BAD_REQUEST",
+                    "`variables` must be a JSON object".into(),
+                );
+            }
             Err(error) => {
                 return request_error(
                     &headers,
@@ -96,12 +115,30 @@ pub async fn get(
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     via_get: bool,
 ) -> Response {
     let started = Instant::now();
     let operation = operation_label(request.operation_name.as_deref());
-    if via_get && is_mutation(&request) {
+    // Admitted here rather than only in the schema extension: the operation's type must
+    // be known before it runs (GET never runs mutations; idempotency keys only go with
+    // them), and nothing may parse the text before its nesting is bounded.
+    let limits = &state.settings.limits;
+    if let Err(error) = limits::admit(&mut request, limits) {
+        record(&operation, "rejected", started);
+        return refuse(headers, error, StatusCode::BAD_REQUEST);
+    }
+    let operation_name = request.operation_name.clone();
+    let shape = match request.parsed_query() {
+        Ok(document) => limits::selected_operation(document, operation_name.as_deref()).map(|op| {
+            let root_fields = limits::root_fields(document, op, limits).unwrap_or(u64::MAX);
+            (op.ty, root_fields)
+        }),
+        // `admit` stored the parsed document, so this does not happen.
+        Err(error) => return refuse(headers, error, StatusCode::BAD_REQUEST),
+    };
+    let is_mutation = matches!(shape, Some((OperationType::Mutation, _)));
+    if via_get && is_mutation {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "POST")],
@@ -109,7 +146,19 @@ async fn execute(
         )
             .into_response();
     }
-    let scope = match auth::scope(state, headers).await {
+    let idempotency_key = match idempotency_key(headers) {
+        Ok(None) => None,
+        Ok(Some(key)) if matches!(shape, Some((OperationType::Mutation, 1))) => Some(key),
+        Ok(Some(_)) => {
+            return request_error(
+                headers,
+                INVALID_IDEMPOTENCY_KEY,
+                "an Idempotency-Key is accepted only on a mutation with one root field".into(),
+            );
+        }
+        Err(why) => return request_error(headers, INVALID_IDEMPOTENCY_KEY, why.into()),
+    };
+    let scope = match auth::scope(state, headers, idempotency_key).await {
         Ok(scope) => scope,
         Err(refusal) => {
             record(&operation, "unauthenticated", started);
@@ -144,16 +193,34 @@ async fn execute(
     respond(headers, response)
 }
 
-/// Whether the operation a request would run is a mutation (unparseable ones are left
-/// for execution to report).
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    async_graphql::parser::parse_query(&request.query)
-        .ok()
-        .and_then(|document| {
-            limits::selected_operation(&document, request.operation_name.as_deref())
-                .map(|op| op.ty == OperationType::Mutation)
-        })
-        .unwrap_or(false)
+/// The code of a refused `Idempotency-Key`.
+const INVALID_IDEMPOTENCY_KEY: &str = "INVALID_IDEMPOTENCY_KEY";
+/// The longest idempotency key accepted (UUIDs and ULIDs are far shorter).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key`: absent, or one value of 1 to 255 visible ASCII
+/// characters. The draft defines it as a structured-field string (`"…"`); the quotes are
+/// optional here, since many clients send the bare key.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
+    let mut values = headers.get_all(super::IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("send one Idempotency-Key header");
+    }
+    let bytes = value.as_bytes();
+    let key = match bytes {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => bytes,
+    };
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err("an Idempotency-Key must be 1 to 255 characters long");
+    }
+    if !key.iter().all(|b| b.is_ascii_graphic() && *b != b'"') {
+        return Err("an Idempotency-Key must be visible ASCII characters");
+    }
+    Ok(std::str::from_utf8(key).ok().map(str::to_string))
 }
 
 /// Serialises `response` in the media type the client accepts, with the status the
@@ -175,18 +242,21 @@ fn respond(headers: &HeaderMap, response: async_graphql::Response) -> Response {
     }
 }
 
-/// A response for a request that could not run, with `extensions.code = code`.
+/// A response for a request that could not run, with `extensions.code = code`: 504 for
+/// `TIMEOUT`, else 400.
 fn request_error(headers: &HeaderMap, code: &'static str, message: String) -> Response {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    let mut response = respond(headers, async_graphql::Response::from_errors(vec![error]));
-    if code == "TIMEOUT" {
-        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    let status = if code == "TIMEOUT" {
+        StatusCode::GATEWAY_TIMEOUT
     } else {
-        *response.status_mut() = StatusCode::BAD_REQUEST;
-    }
+        StatusCode::BAD_REQUEST
+    };
+    refuse(headers, limits::coded_error(code, message), status)
+}
+
+/// A response carrying `error` alone, with `status` whatever the media type.
+fn refuse(headers: &HeaderMap, error: ServerError, status: StatusCode) -> Response {
+    let mut response = respond(headers, async_graphql::Response::from_errors(vec![error]));
+    *response.status_mut() = status;
     response
 }
 

@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use std::time::SystemTime;
 
 use switchboard::Bus;
 use switchboard::auth::{Caller, TokenVerifier};
 use switchboard::bus::TraceContext;
+use tokio::sync::{Semaphore, watch};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
@@ -29,6 +30,8 @@ use crate::settings::GatewaySettings;
 pub const GRAPHQL_PATH: &str = "/graphql";
 /// The path GraphQL over WebSocket is served at.
 pub const WEBSOCKET_PATH: &str = "/graphql/ws";
+/// The request header that makes a mutation safe to retry (IETF httpapi draft).
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// What every HTTP handler shares.
 #[derive(Clone)]
@@ -43,6 +46,10 @@ pub struct AppState {
     pub settings: Arc<GatewaySettings>,
     /// Whether every subject the schema needs is served.
     pub readiness: Arc<Readiness>,
+    /// One permit per open WebSocket, `max_websockets` in all.
+    pub websockets: Arc<Semaphore>,
+    /// Becomes true when the gateway starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -55,6 +62,7 @@ impl AppState {
         token: Option<String>,
         trace: Option<TraceContext>,
         per_request: bool,
+        idempotency_key: Option<String>,
     ) -> Arc<RequestScope> {
         let timeout = self.settings.request_timeout;
         Arc::new(RequestScope {
@@ -64,6 +72,7 @@ impl AppState {
             trace,
             deadline: per_request.then(|| SystemTime::now() + timeout),
             timeout,
+            idempotency_key,
         })
     }
 }
@@ -76,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route(WEBSOCKET_PATH, get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/metrics", get(switchboard::admin::metrics))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(cors)
         .layer(
@@ -90,7 +99,12 @@ pub fn router(state: AppState) -> Router {
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            IDEMPOTENCY_KEY,
+        ]);
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(AllowOrigin::any());
     }

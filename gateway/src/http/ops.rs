@@ -1,9 +1,9 @@
-//! Operations endpoints: liveness, readiness and Prometheus metrics.
+//! Operations endpoints: liveness and readiness. `/metrics` is the services' own handler,
+//! [`switchboard::admin::metrics`], so both render Prometheus text the same way.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use switchboard::telemetry::metrics_handle;
 
 use super::AppState;
 
@@ -26,16 +26,4 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         serde_json::to_string(&report).unwrap_or_default(),
     )
         .into_response()
-}
-
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics() -> Response {
-    match metrics_handle() {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
-        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    }
 }

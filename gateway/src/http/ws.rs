@@ -1,31 +1,145 @@
 //! GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The token
 //! travels in the `connection_init` payload as `{"Authorization": "Bearer …"}`.
+//!
+//! async-graphql speaks the protocol; this module owns the connection around it, because
+//! the protocol leaves three things to the server: a socket that never sends
+//! `connection_init` is closed with 4408 after `GATEWAY_WS_INIT_TIMEOUT_MS`; at most
+//! `GATEWAY_MAX_WEBSOCKETS` sockets are open at once (further upgrades get 503); and at
+//! shutdown every socket is closed with 1001 (going away), so clients reconnect elsewhere.
+//! Operations run through the same schema extension as HTTP requests, so the same limits
+//! apply.
 
 use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use std::str::FromStr;
+
+use async_graphql::http::{
+    ALL_WEBSOCKET_PROTOCOLS, WebSocket as ProtocolStream, WebSocketProtocols, WsMessage,
+};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt, future};
 use switchboard::auth::Caller;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::{AppState, auth};
 use crate::dispatch::unauthenticated;
 use crate::schema::relations::Loaders;
 
+/// The close code of `graphql-transport-ws` for a socket that did not initialise in time.
+pub const INIT_TIMEOUT_CLOSE: u16 = 4408;
+/// The WebSocket close code "going away", sent when the gateway shuts down.
+pub const GOING_AWAY_CLOSE: u16 = 1001;
+
 /// `GET /graphql/ws` with an upgrade.
 pub async fn upgrade(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Some(protocol) = protocol(&headers) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws",
+        )
+            .into_response();
+    };
+    let Ok(permit) = state.websockets.clone().try_acquire_owned() else {
+        tracing::warn!(
+            max = state.settings.max_websockets,
+            "WebSocket refused: too many open"
+        );
+        let body = serde_json::json!({ "errors": [{
+            "message": "too many WebSocket connections are open; try again later",
+            "extensions": { "code": "OVERLOADED" },
+        }]});
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let schema = state.schema.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| connection_data(state, payload))
-                .serve()
-        })
+        .on_upgrade(move |socket| serve(socket, state, protocol, permit))
+}
+
+/// The first GraphQL subprotocol the client offers.
+fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .find_map(|offered| WebSocketProtocols::from_str(offered.trim()).ok())
+}
+
+/// Serves one socket until the client or the protocol ends it, it fails to initialise in
+/// time, or the gateway shuts down. `_permit` counts it among the open sockets until then.
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    protocol: WebSocketProtocols,
+    _permit: OwnedSemaphorePermit,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        });
+    let (initialised, mut init_received) = tokio::sync::oneshot::channel::<()>();
+    let connection_state = state.clone();
+    let messages = ProtocolStream::new(state.schema.schema.clone(), input, protocol)
+        .on_connection_init(move |payload| {
+            // The timeout guards the wait for the message, not the token's verification.
+            let _ = initialised.send(());
+            connection_data(connection_state, payload)
+        });
+    futures::pin_mut!(messages);
+    let init_timeout = tokio::time::sleep(state.settings.ws_init_timeout);
+    futures::pin_mut!(init_timeout);
+    let mut waiting_for_init = true;
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let message = tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            _ = &mut init_received, if waiting_for_init => {
+                waiting_for_init = false;
+                continue;
+            }
+            () = &mut init_timeout, if waiting_for_init => {
+                tracing::info!("WebSocket closed: no connection_init in time");
+                WsMessage::Close(INIT_TIMEOUT_CLOSE, "Connection initialisation timeout".into())
+            }
+            // An error means the gateway is gone, which is a shutdown too.
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                WsMessage::Close(GOING_AWAY_CLOSE, "the gateway is shutting down".into())
+            }
+        };
+        let closing = matches!(message, WsMessage::Close(..));
+        let frame = match message {
+            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        };
+        if sink.send(frame).await.is_err() || closing {
+            break;
+        }
+    }
+    // Best effort: the peer may already be gone.
+    let _ = sink.close().await;
 }
 
 /// The data of one connection: its caller and loaders. A connection lives longer than a
@@ -45,7 +159,8 @@ async fn connection_data(
             Err(_) => return Err(unauthenticated("the token in connection_init is not valid")),
         },
     };
-    let scope = state.scope(caller, token, None, false);
+    // Idempotency keys are an HTTP header; WebSocket operations carry none.
+    let scope = state.scope(caller, token, None, false, None);
     let mut data = Data::default();
     data.insert(Loaders::new(&state.schema.relations, scope.clone()));
     data.insert(state.readiness.clone());

@@ -130,7 +130,12 @@ impl GatewaySchema {
         .register(query)
         .register(subscription)
         .register(readiness)
-        .extension(crate::limits::LimitsExtension(options.limits));
+        .extension(crate::limits::LimitsExtension(options.limits))
+        // A backstop: `LimitsExtension` refuses these shapes before async-graphql sees
+        // them, with its own codes; async-graphql's checks guard whatever it might miss.
+        .limit_depth(options.limits.max_depth)
+        .limit_complexity(options.limits.max_complexity)
+        .limit_recursive_depth(options.limits.max_nesting);
         if mutations > 0 {
             builder = builder.register(mutation);
         }

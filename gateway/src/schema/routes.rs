@@ -141,7 +141,7 @@ pub fn field(route: Arc<Route>, registry: &mut Registry) -> Result<Field, Schema
                     )));
                 }
                 let payload = Bytes::from(request.encode_to_vec());
-                let reply = dispatch::call(scope, &route.rpc, payload).await?;
+                let reply = dispatch::call_root(scope, &route.rpc, payload).await?;
                 let reply = DynamicMessage::decode(route.method.output(), reply).map_err(|e| {
                     dispatch::internal(format!("{}: undecodable reply: {e}", route.rpc.subject))
                 })?;

@@ -52,12 +52,31 @@ pub fn default_input(field: &FieldDescriptor) -> Option<GqlValue> {
 #[error("{0}")]
 pub struct InputError(pub String);
 
+/// The deepest nesting of input objects converted. The gateway's limits refuse deeper
+/// text and variables long before (`GATEWAY_MAX_NESTING`); this bound keeps the
+/// conversion safe on its own, since a proto message may contain itself.
+pub const MAX_INPUT_NESTING: usize = 128;
+
 /// Builds a message of type `descriptor` from GraphQL input fields (arguments or an input
 /// object), leaving absent fields at their proto defaults.
 pub fn message_from_input<'a>(
     descriptor: &MessageDescriptor,
-    mut get: impl FnMut(&str) -> Option<&'a GqlValue>,
+    get: impl FnMut(&str) -> Option<&'a GqlValue>,
 ) -> Result<DynamicMessage, InputError> {
+    message_at(descriptor, get, 0)
+}
+
+/// [`message_from_input`] for a message `nesting` input objects down.
+fn message_at<'a>(
+    descriptor: &MessageDescriptor,
+    mut get: impl FnMut(&str) -> Option<&'a GqlValue>,
+    nesting: usize,
+) -> Result<DynamicMessage, InputError> {
+    if nesting > MAX_INPUT_NESTING {
+        return Err(InputError(format!(
+            "input objects nest more than {MAX_INPUT_NESTING} levels deep"
+        )));
+    }
     let mut message = DynamicMessage::new(descriptor.clone());
     for field in descriptor.fields() {
         let name = graphql_name(&field);
@@ -71,18 +90,23 @@ pub fn message_from_input<'a>(
             };
             let items = items
                 .iter()
-                .map(|item| single_input(&field.kind(), item, &name))
+                .map(|item| single_input(&field.kind(), item, &name, nesting))
                 .collect::<Result<Vec<_>, _>>()?;
             PbValue::List(items)
         } else {
-            single_input(&field.kind(), value, &name)?
+            single_input(&field.kind(), value, &name, nesting)?
         };
         message.set_field(&field, converted);
     }
     Ok(message)
 }
 
-fn single_input(kind: &Kind, value: &GqlValue, name: &str) -> Result<PbValue, InputError> {
+fn single_input(
+    kind: &Kind,
+    value: &GqlValue,
+    name: &str,
+    nesting: usize,
+) -> Result<PbValue, InputError> {
     let wrong = |expected: &str| InputError(format!("{name}: expected {expected}"));
     Ok(match kind {
         Kind::String => match value {
@@ -157,7 +181,7 @@ fn single_input(kind: &Kind, value: &GqlValue, name: &str) -> Result<PbValue, In
             let GqlValue::Object(fields) = value else {
                 return Err(wrong("an input object"));
             };
-            let nested = message_from_input(descriptor, |key| fields.get(key))
+            let nested = message_at(descriptor, |key| fields.get(key), nesting + 1)
                 .map_err(|e| InputError(format!("{name}.{}", e.0)))?;
             PbValue::Message(nested)
         }
@@ -265,5 +289,68 @@ pub fn key_string(value: &PbValue) -> Option<String> {
         PbValue::U32(n) => Some(n.to_string()),
         PbValue::U64(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::DescriptorPool;
+    use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+    use prost_reflect::prost_types::{
+        DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
+    };
+
+    use super::*;
+
+    /// `message Node { Node child = 1; }`: a message that contains itself.
+    fn node() -> MessageDescriptor {
+        let file = FileDescriptorProto {
+            name: Some("node.proto".into()),
+            package: Some("test".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some("Node".into()),
+                field: vec![FieldDescriptorProto {
+                    name: Some("child".into()),
+                    number: Some(1),
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::Message as i32),
+                    type_name: Some(".test.Node".into()),
+                    json_name: Some("child".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        DescriptorPool::from_file_descriptor_set(FileDescriptorSet { file: vec![file] })
+            .expect("a pool")
+            .get_message_by_name("test.Node")
+            .expect("Node")
+    }
+
+    fn nested(levels: usize) -> GqlValue {
+        let mut value = GqlValue::Object(Default::default());
+        for _ in 0..levels {
+            let mut fields = async_graphql::indexmap::IndexMap::new();
+            fields.insert(Name::new("child"), value);
+            value = GqlValue::Object(fields);
+        }
+        value
+    }
+
+    #[test]
+    fn input_objects_nest_only_so_deep() {
+        let descriptor = node();
+        let convert = |value: &GqlValue| {
+            let GqlValue::Object(fields) = value else {
+                unreachable!("built as an object")
+            };
+            message_from_input(&descriptor, |key| fields.get(key))
+        };
+
+        assert!(convert(&nested(MAX_INPUT_NESTING)).is_ok());
+        let refused = convert(&nested(MAX_INPUT_NESTING + 2)).expect_err("too deep");
+        assert!(refused.0.contains("nest more than"), "{refused}");
     }
 }

@@ -1,9 +1,9 @@
 //! `spawn_system()`: nats-server, the users and todos services, the probe service and the
 //! gateway on a free port — and a client speaking HTTP to it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use gateway::limits::Limits;
 use gateway::settings::GatewaySettings;
 use serde_json::{Value, json};
@@ -13,6 +13,8 @@ use switchboard::service::RuntimeSettings;
 use switchboard::service::ServiceSettings;
 use switchboard::testing::NatsServer;
 use switchboard::{Bus, ServiceRuntime};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
 /// The development secret of the default system.
 pub const SECRET: &str = "gateway-tests-secret-0123456789abcdef";
@@ -24,6 +26,12 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub introspection: bool,
     pub cors_origins: Vec<String>,
+    pub request_timeout: Duration,
+    pub ws_init_timeout: Duration,
+    pub max_websockets: usize,
+    pub shutdown_grace: Duration,
+    /// The probe's bound on requests in flight per endpoint.
+    pub probe_max_in_flight: usize,
 }
 
 impl Default for Options {
@@ -34,9 +42,18 @@ impl Default for Options {
             max_body_bytes: gateway::settings::DEFAULT_MAX_BODY_BYTES,
             introspection: true,
             cors_origins: Vec::new(),
+            request_timeout: gateway::settings::DEFAULT_REQUEST_TIMEOUT,
+            ws_init_timeout: gateway::settings::DEFAULT_WS_INIT_TIMEOUT,
+            max_websockets: gateway::settings::DEFAULT_MAX_WEBSOCKETS,
+            shutdown_grace: gateway::settings::DEFAULT_SHUTDOWN_GRACE,
+            probe_max_in_flight: RuntimeSettings::default().max_in_flight,
         }
     }
 }
+
+/// The longest a test waits for a condition or a read before failing: generous, so a
+/// loaded machine is slow but never wrong.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn hs_auth() -> AuthSettings {
     switchboard::testing::hs256_auth(SECRET)
@@ -85,6 +102,10 @@ pub struct TestSystem {
     _users: users::Application,
     pub todos: Option<todos::Application>,
     _probe: switchboard::service::RunningService,
+    /// What the probe service has seen, and the gate its `block` requests wait at.
+    pub probe: Arc<ProbeControl>,
+    stop_gateway: Option<oneshot::Sender<()>>,
+    gateway: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -109,7 +130,8 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
         .await
         .expect("connects");
-    let probe = start_probe(&bus).await;
+    let probe = Arc::new(ProbeControl::default());
+    let running_probe = start_probe(&bus, probe.clone(), options.probe_max_in_flight).await;
     let mut gateway_settings = GatewaySettings::new(server.url());
     gateway_settings.addr = "127.0.0.1:0".parse().expect("an address");
     gateway_settings.auth = options.auth.clone();
@@ -117,6 +139,10 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     gateway_settings.max_body_bytes = options.max_body_bytes;
     gateway_settings.introspection = options.introspection;
     gateway_settings.cors_origins = options.cors_origins.clone();
+    gateway_settings.request_timeout = options.request_timeout;
+    gateway_settings.ws_init_timeout = options.ws_init_timeout;
+    gateway_settings.max_websockets = options.max_websockets;
+    gateway_settings.shutdown_grace = options.shutdown_grace;
     let gateway_bus = Bus::connect(&gateway_settings.bus, gateway::SENDER)
         .await
         .expect("connects");
@@ -128,30 +154,102 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     .await
     .expect("the gateway starts");
     let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop_gateway, stop) = oneshot::channel::<()>();
+    let gateway = tokio::spawn(app.run_until_stopped(async {
+        // A dropped sender (the test ended) stops the gateway too.
+        let _ = stop.await;
+    }));
     TestSystem {
         _server: server,
         bus,
         base,
         _users: users,
         todos: Some(todos),
-        _probe: probe,
+        _probe: running_probe,
+        probe,
+        stop_gateway: Some(stop_gateway),
+        gateway: Some(gateway),
         _dir: dir,
     }
 }
 
-/// A probe service that echoes, so the test-only contract has something behind it.
-async fn start_probe(bus: &Bus) -> switchboard::service::RunningService {
+/// What the probe has seen, and the gate its `block` requests wait at.
+pub struct ProbeControl {
+    /// How many `block` requests have reached the handler.
+    pub entered: watch::Sender<usize>,
+    /// Opened (true) to let every `block` request finish.
+    pub gate: watch::Sender<bool>,
+}
+
+impl Default for ProbeControl {
+    fn default() -> Self {
+        Self {
+            entered: watch::Sender::new(0),
+            gate: watch::Sender::new(false),
+        }
+    }
+}
+
+impl ProbeControl {
+    /// Waits until at least `count` `block` requests are in the handler.
+    pub async fn wait_for_entered(&self, count: usize) {
+        let mut entered = self.entered.subscribe();
+        tokio::time::timeout(PATIENCE, entered.wait_for(|n| *n >= count))
+            .await
+            .unwrap_or_else(|_| panic!("{count} requests never reached the probe"))
+            .expect("the probe is alive");
+    }
+
+    /// Lets every `block` request, waiting or to come, finish.
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
+    }
+}
+
+/// The probe service: `probeEcho(text:)` echoes, except for these texts, which drive it
+/// into one condition each — `block` (wait at the test's gate), `not-found`, `conflict`,
+/// `internal` (an internal failure), `leak` (a downstream failure copied into its own
+/// error, as services do with `?`); `panic: true` panics.
+async fn start_probe(
+    bus: &Bus,
+    control: Arc<ProbeControl>,
+    max_in_flight: usize,
+) -> switchboard::service::RunningService {
     use switchboard::testing::proto::probe::v1::{
         EchoRequest, Echoed, ProbeHandler, echo_reply::Outcome, probe_service,
     };
-    struct Echo;
+    use switchboard::{BusError, ErrorCode, ServiceError};
+    struct Echo(Arc<ProbeControl>);
     impl ProbeHandler for Echo {
         async fn echo(
             &self,
             _: switchboard::Context,
             r: EchoRequest,
-        ) -> Result<Outcome, switchboard::ServiceError> {
+        ) -> Result<Outcome, ServiceError> {
+            match r.text.as_str() {
+                _ if r.panic => panic!("the probe was told to panic"),
+                "block" => {
+                    self.0.entered.send_modify(|n| *n += 1);
+                    let mut gate = self.0.gate.subscribe();
+                    let _ = gate.wait_for(|open| *open).await;
+                }
+                "not-found" => {
+                    return Err(ServiceError::new(ErrorCode::NotFound, "no such echo"));
+                }
+                "conflict" => return Err(ServiceError::conflict("the echo changed meanwhile")),
+                "internal" => {
+                    return Err(ServiceError::internal("the disk at /var/lib/probe is full"));
+                }
+                "leak" => {
+                    return Err(ServiceError::from(BusError::Service {
+                        subject: "users.v1.get_many",
+                        code: 404,
+                        message: "row 7 missing from table users_v1".into(),
+                        details: Vec::new(),
+                    }));
+                }
+                _ => {}
+            }
             Ok(Outcome::Echoed(Echoed {
                 text: r.text,
                 ..Default::default()
@@ -161,29 +259,28 @@ async fn start_probe(bus: &Bus) -> switchboard::service::RunningService {
             &self,
             c: switchboard::Context,
             r: EchoRequest,
-        ) -> Result<Outcome, switchboard::ServiceError> {
+        ) -> Result<Outcome, ServiceError> {
             self.echo(c, r).await
         }
         async fn whoami(
             &self,
             c: switchboard::Context,
             r: EchoRequest,
-        ) -> Result<Outcome, switchboard::ServiceError> {
+        ) -> Result<Outcome, ServiceError> {
             self.echo(c, r).await
         }
     }
     let store = switchboard::store::open("sqlite::memory:")
         .await
         .expect("a store");
-    ServiceRuntime::new(
-        probe_service(Echo),
-        bus.clone(),
-        store,
-        RuntimeSettings::default(),
-    )
-    .start()
-    .await
-    .expect("the probe starts")
+    let settings = RuntimeSettings {
+        max_in_flight,
+        ..RuntimeSettings::default()
+    };
+    ServiceRuntime::new(probe_service(Echo(control)), bus.clone(), store, settings)
+        .start()
+        .await
+        .expect("the probe starts")
 }
 
 /// A development token for `subject` with `roles`, valid for a minute.
@@ -240,27 +337,33 @@ impl TestSystem {
             .to_string()
     }
 
-    /// How many requests the instances of `service` have counted on `endpoint`.
+    /// How many requests the (one) instance of `service` has counted on `endpoint`, from
+    /// its `$SRV.STATS` reply.
     pub async fn requests_served(&self, service: &str, endpoint: &str) -> u64 {
         let client = self.bus.nats();
-        let inbox = client.new_inbox();
-        let mut replies = client.subscribe(inbox.clone()).await.expect("subscribes");
-        client
-            .publish_with_reply(format!("$SRV.STATS.{service}"), inbox, "".into())
-            .await
-            .expect("publishes");
-        let mut total = 0;
-        while let Ok(Some(message)) =
-            tokio::time::timeout(Duration::from_millis(200), replies.next()).await
-        {
-            let stats: Value = serde_json::from_slice(&message.payload).expect("JSON");
-            for e in stats["endpoints"].as_array().expect("endpoints") {
-                if e["name"] == endpoint {
-                    total += e["num_requests"].as_u64().unwrap_or(0);
-                }
-            }
+        let reply = tokio::time::timeout(
+            PATIENCE,
+            client.request(format!("$SRV.STATS.{service}"), "".into()),
+        )
+        .await
+        .expect("the stats reply in time")
+        .expect("a stats reply");
+        let stats: Value = serde_json::from_slice(&reply.payload).expect("JSON");
+        stats["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .filter(|e| e["name"] == endpoint)
+            .map(|e| e["num_requests"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    /// Gives the gateway its shutdown signal and returns its `run_until_stopped`.
+    pub fn shut_down_gateway(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(stop) = self.stop_gateway.take() {
+            let _ = stop.send(());
         }
-        total
+        self.gateway.take().expect("the gateway runs")
     }
 
     /// Stops the todos service.
@@ -277,6 +380,8 @@ pub async fn http(method: &str, url: &str, headers: Vec<(String, String)>, body:
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A gateway that stops answering fails the test instead of hanging it.
+            .timeout_global(Some(PATIENCE))
             .build()
             .into();
         let mut request = ureq::http::Request::builder()

@@ -160,11 +160,19 @@ async fn introspection_can_be_turned_off() {
         .graphql("{ __schema { types { name } } }", json!({}), None)
         .await;
 
-    assert!(
-        !reply.json()["errors"].as_array().is_none_or(Vec::is_empty),
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(
+        reply.error_codes(),
+        ["GRAPHQL_VALIDATION_FAILED"],
         "{}",
         reply.body
     );
+    let message = reply.json()["errors"][0]["message"].clone();
+    assert!(
+        message.as_str().is_some_and(|m| m.contains("__schema")),
+        "the refusal names the introspection field: {message}"
+    );
+    assert!(reply.json()["data"].is_null(), "{}", reply.body);
     let ordinary = system
         .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
         .await;

@@ -14,6 +14,42 @@ async fn system_with_limits(limits: Limits) -> crate::helpers::TestSystem {
     .await
 }
 
+/// A query over each limit of `{ depth 4, complexity 12, aliases 2, root fields 3,
+/// nesting max_nesting }`, with the code it must get.
+pub fn over_the_limits(max_nesting: usize) -> Vec<(String, &'static str)> {
+    let brackets = max_nesting + 1;
+    vec![
+        (
+            "{ users { users { todos { owner { todos { id } } } } } }".into(),
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            "{ users { users { id email displayName createdAt todos { id title completed ownerId createdAt completedAt } } } }".into(),
+            "QUERY_TOO_COMPLEX",
+        ),
+        (
+            "{ users { ...A ...A } } fragment A on ListUsersReply { ...B ...B } fragment B on ListUsersReply { ...C ...C } fragment C on ListUsersReply { users { id } }".into(),
+            "QUERY_TOO_COMPLEX",
+        ),
+        (
+            "{ a: users { page { next } } b: users { page { next } } c: users { page { next } } }".into(),
+            "TOO_MANY_ALIASES",
+        ),
+        (
+            "{ users { page { next } } todos { page { next } } user { __typename } todo { __typename } }".into(),
+            "TOO_MANY_ROOT_FIELDS",
+        ),
+        (
+            format!(
+                "{{ probeEcho(text: {}\"x\"{}) {{ __typename }} }}",
+                "[".repeat(brackets),
+                "]".repeat(brackets)
+            ),
+            "NESTING_TOO_DEEP",
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn each_limit_is_enforced_with_its_own_code() {
     let system = system_with_limits(Limits {
@@ -21,28 +57,11 @@ async fn each_limit_is_enforced_with_its_own_code() {
         max_complexity: 12,
         max_aliases: 2,
         max_root_fields: 3,
+        max_nesting: 16,
     })
     .await;
-    let cases = [
-        (
-            "{ users { users { todos { owner { todos { id } } } } } }",
-            "QUERY_TOO_DEEP",
-        ),
-        (
-            "{ users { users { id email displayName createdAt todos { id title completed ownerId createdAt completedAt } } } }",
-            "QUERY_TOO_COMPLEX",
-        ),
-        (
-            "{ a: users { page { next } } b: users { page { next } } c: users { page { next } } }",
-            "TOO_MANY_ALIASES",
-        ),
-        (
-            "{ users { page { next } } todos { page { next } } user { __typename } todo { __typename } }",
-            "TOO_MANY_ROOT_FIELDS",
-        ),
-    ];
-    for (query, code) in cases {
-        let reply = system.graphql(query, json!({}), Some(&admin())).await;
+    for (query, code) in over_the_limits(16) {
+        let reply = system.graphql(&query, json!({}), Some(&admin())).await;
         assert_eq!(reply.status, 400, "{code}: {}", reply.body);
         assert_eq!(reply.error_codes(), [code], "{}", reply.body);
     }

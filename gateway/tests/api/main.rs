@@ -5,9 +5,13 @@ mod helpers;
 
 mod auth;
 mod batching;
+mod codes;
 mod errors;
+mod hostile;
 mod http;
+mod idempotency;
 mod limits;
 mod queries;
 mod schema;
+mod shutdown;
 mod websocket;
