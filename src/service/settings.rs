@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::auth::AuthSettings;
 use crate::bus::BusSettings;
 use crate::settings::{Env, SettingsError};
+use crate::store::{self, StoreError};
 
 /// Default bound on requests one endpoint works on at once; beyond it requests are
 /// refused with 503 rather than queued without limit.
@@ -89,14 +90,89 @@ impl ServiceSettings {
     /// Reads the settings of the service called `service` from `env`.
     ///
     /// `STORE_URL` defaults to `sqlite://data/<service>.db`, so every service owns its file.
+    /// It is checked here with the store's own rule ([`store::parse_url`]), so a URL the
+    /// store cannot open is a configuration error before anything connects.
     pub fn from_env(service: &str, env: &Env) -> Result<Self, SettingsError> {
         Ok(Self {
             bus: BusSettings::from_env(env)?,
             runtime: RuntimeSettings::from_env(env)?,
-            store_url: env
-                .string("STORE_URL")
-                .unwrap_or_else(|| format!("sqlite://data/{service}.db")),
+            store_url: store_url_from_env(service, env)?,
             auth: AuthSettings::from_env(env)?,
         })
+    }
+}
+
+/// `STORE_URL`, or the service's default file, refused unless [`store::open`] can serve it.
+fn store_url_from_env(service: &str, env: &Env) -> Result<String, SettingsError> {
+    let url = env
+        .string("STORE_URL")
+        .unwrap_or_else(|| format!("sqlite://data/{service}.db"));
+    match store::parse_url(&url) {
+        Ok(_) => Ok(url),
+        Err(error) => Err(SettingsError::Invalid {
+            var: "STORE_URL",
+            // A database URL may carry a password: only its scheme is repeated.
+            value: store::redacted_url(&url),
+            reason: match error {
+                StoreError::UnsupportedUrl(reason) => reason,
+                other => other.to_string(),
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<ServiceSettings, SettingsError> {
+        ServiceSettings::from_env("users", &Env::from_pairs([("STORE_URL", url)]))
+    }
+
+    #[test]
+    fn the_store_url_is_checked_while_parsing() {
+        for url in [
+            "sqlite://data/users.db",
+            "sqlite:///var/lib/users.db",
+            "sqlite::memory:",
+        ] {
+            let settings = parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(settings.store_url, url);
+        }
+        let default = ServiceSettings::from_env("todos", &Env::default()).expect("defaults");
+        assert_eq!(default.store_url, "sqlite://data/todos.db");
+
+        for url in [
+            "bogus",
+            "sqlite://",
+            "postgres://u:hunter2@db/x",
+            "mongodb://u:hunter2@x/db",
+        ] {
+            let error = parse(url).err().unwrap_or_else(|| panic!("{url} accepted"));
+            let message = error.to_string();
+            assert!(
+                matches!(
+                    error,
+                    SettingsError::Invalid {
+                        var: "STORE_URL",
+                        ..
+                    }
+                ),
+                "{url}: {error:?}"
+            );
+            assert!(
+                !message.contains("hunter2"),
+                "{url}: a password leaked: {message}"
+            );
+            // The settings and the store agree on what is valid.
+            assert!(store::parse_url(url).is_err(), "{url}");
+        }
+        let mongo = parse("mongodb+srv://x/db").err().map(|e| e.to_string());
+        assert!(
+            mongo
+                .as_deref()
+                .is_some_and(|m| m.contains("MongoDB store is not built yet")),
+            "{mongo:?}"
+        );
     }
 }

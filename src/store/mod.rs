@@ -437,15 +437,29 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_mark_published(&self, ids: &[String]) -> Result<(), StoreError>;
 }
 
-/// Opens a store from a URL.
+/// Where a store URL says the data lives: what [`parse_url`] accepts and [`open`] opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded SQLite store in this file (relative or absolute path).
+    SqliteFile(String),
+    /// A private in-memory SQLite store, for tests.
+    SqliteMemory,
+}
+
+/// Decides whether `url` names a store this build can open, without touching anything:
+/// the one place that says which URLs are valid, used by [`open`] and by the settings
+/// (`STORE_URL`), so bad configuration is refused before a service connects anywhere.
 ///
-/// - `sqlite://data/users.db` (relative) or `sqlite:///var/lib/sb/users.db` (absolute):
-///   the embedded store in that file, creating the file and its parent directories;
-/// - `sqlite::memory:`: a private in-memory store, for tests;
-/// - `mongodb://…`: reserved for the MongoDB store, which is not built yet.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// - `sqlite://data/users.db` (relative) or `sqlite:///var/lib/sb/users.db` (absolute);
+/// - `sqlite::memory:`;
+/// - `mongodb://…` / `mongodb+srv://…`: reserved for the MongoDB store, which is not built
+///   yet, so refused with a message saying so.
+///
+/// Error messages never repeat a non-SQLite URL, which may carry a password: only its
+/// scheme.
+pub fn parse_url(url: &str) -> Result<StoreLocation, StoreError> {
     if url == "sqlite::memory:" {
-        return Ok(Arc::new(sqlite::SqliteStore::open_in_memory().await?));
+        return Ok(StoreLocation::SqliteMemory);
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -453,17 +467,42 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                 "{url:?} names no file; use sqlite://PATH or sqlite::memory:"
             )));
         }
-        return Ok(Arc::new(sqlite::SqliteStore::open(path).await?));
+        return Ok(StoreLocation::SqliteFile(path.to_owned()));
     }
-    // Only the scheme is echoed: a MongoDB URL usually carries a password.
-    let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
-    if scheme == "mongodb" || scheme == "mongodb+srv" {
-        return Err(StoreError::UnsupportedUrl(
+    match url_scheme(url) {
+        Some("mongodb" | "mongodb+srv") => Err(StoreError::UnsupportedUrl(
             "the MongoDB store is not built yet; use sqlite://PATH for the embedded store"
                 .to_owned(),
-        ));
+        )),
+        Some(scheme) => Err(StoreError::UnsupportedUrl(format!(
+            "expected sqlite://PATH or sqlite::memory:, got a URL with scheme {scheme:?}"
+        ))),
+        None => Err(StoreError::UnsupportedUrl(
+            "expected sqlite://PATH or sqlite::memory:, got no URL scheme".to_owned(),
+        )),
     }
-    Err(StoreError::UnsupportedUrl(format!(
-        "expected sqlite://PATH or sqlite::memory:, got a URL with scheme {scheme:?}"
-    )))
+}
+
+/// `url` as it may appear in logs and error messages: a SQLite URL, or text with no
+/// scheme, whole (neither can hold a URL's password); anything else only as its scheme.
+pub fn redacted_url(url: &str) -> String {
+    match url_scheme(url) {
+        Some(scheme) if scheme != "sqlite" => format!("{scheme}:…"),
+        _ => url.to_owned(),
+    }
+}
+
+/// The scheme of `url`, if it has one.
+fn url_scheme(url: &str) -> Option<&str> {
+    url.split_once(':').map(|(scheme, _)| scheme)
+}
+
+/// Opens a store from a URL; [`parse_url`] says which URLs are valid.
+///
+/// A file store creates the file and its parent directories.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match parse_url(url)? {
+        StoreLocation::SqliteMemory => Ok(Arc::new(sqlite::SqliteStore::open_in_memory().await?)),
+        StoreLocation::SqliteFile(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
+    }
 }

@@ -17,6 +17,21 @@ const BAD: &[(&str, &str, &str)] = &[
     ("JWT_LEEWAY_SECS", "lots", "JWT_LEEWAY_SECS"),
     ("JWT_JWKS_URL", "ftp://keys", "JWT_JWKS_URL"),
     ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+    ("JWT_JWKS_REFRESH_SECS", "0", "JWT_JWKS_REFRESH_SECS"),
+    ("STORE_URL", "bogus", "STORE_URL"),
+    ("STORE_URL", "mongodb://x/db", "STORE_URL"),
+    ("JWT_JWKS_FILE", "/missing.json", "JWT_JWKS_FILE"),
+];
+
+/// Values whose one line must also say more than the variable's name.
+const EXPLAINED: &[(&str, &str, &str)] = &[
+    // No MongoDB store exists yet: the line says so rather than "unsupported".
+    (
+        "STORE_URL",
+        "mongodb://admin:hunter2@db/users",
+        "MongoDB store is not built yet",
+    ),
+    ("JWT_JWKS_FILE", "/missing.json", "cannot be read"),
 ];
 
 #[tokio::test]
@@ -55,4 +70,46 @@ async fn a_bad_variable_exits_64_with_one_line_naming_it() {
         );
         assert!(output.stdout.is_empty(), "{var}={value}: nothing on stdout");
     }
+}
+
+#[tokio::test]
+async fn the_line_says_why_and_repeats_no_password() {
+    for (var, value, says) in EXPLAINED {
+        let (status, stderr) = run_with(var, value).await;
+        assert_eq!(status, Some(64), "{var}={value}: stderr {stderr:?}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{var}={value}: one line, got {stderr:?}"
+        );
+        assert!(
+            stderr.contains(var) && stderr.contains(says),
+            "{var}={value}: the line names {var} and says {says:?}: {stderr:?}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "{var}={value}: a password leaked: {stderr:?}"
+        );
+    }
+}
+
+/// Runs the binary with only `var=value` set: its exit status and stderr.
+async fn run_with(var: &str, value: &str) -> (Option<i32>, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_users"))
+        .env_clear()
+        .env(var, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the users binary starts");
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{var}={value}: the binary did not exit"))
+        .expect("waits for the binary");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
