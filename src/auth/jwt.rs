@@ -44,7 +44,7 @@ impl JwtVerifier {
             None => base.validate_aud = false,
         }
         let jwks = match &settings.jwks {
-            Some(source) => Some(JwksCache::load(source.clone()).await?),
+            Some(source) => Some(JwksCache::load(source.clone(), settings.jwks_refresh).await?),
             None => None,
         };
         Ok(Self {

@@ -87,23 +87,45 @@ pub trait TokenVerifier: Send + Sync + 'static {
 }
 
 /// How tokens are verified (`JWT_*`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// Shared HS256 secret (`JWT_HS256_SECRET`), for development.
     pub hs256_secret: Option<Secret>,
     /// Where RS256/ES256 public keys come from (`JWT_JWKS_URL` or `JWT_JWKS_FILE`).
     pub jwks: Option<jwks::JwksSource>,
+    /// Keys loaded longer ago than this are re-read before use (`JWT_JWKS_REFRESH_SECS`,
+    /// default 600 s; see [`jwks`] for exactly when the key set is re-read).
+    pub jwks_refresh: Duration,
     /// Required `iss`, when set (`JWT_ISSUER`).
     pub issuer: Option<String>,
     /// Required `aud`, when set (`JWT_AUDIENCE`).
     pub audience: Option<String>,
-    /// Tolerated clock skew (`JWT_LEEWAY_SECS`, default 30).
+    /// Tolerated clock skew (`JWT_LEEWAY_SECS`, default 30 when read from the environment).
     pub leeway: Duration,
 }
 
+impl Default for AuthSettings {
+    /// No key, no issuer or audience, no leeway, and the default JWKS refresh interval.
+    fn default() -> Self {
+        Self {
+            hs256_secret: None,
+            jwks: None,
+            jwks_refresh: jwks::DEFAULT_REFRESH,
+            issuer: None,
+            audience: None,
+            leeway: Duration::ZERO,
+        }
+    }
+}
+
 impl AuthSettings {
-    /// Reads `JWT_HS256_SECRET`, `JWT_JWKS_URL`, `JWT_JWKS_FILE`, `JWT_ISSUER`,
-    /// `JWT_AUDIENCE` and `JWT_LEEWAY_SECS`.
+    /// Reads `JWT_HS256_SECRET`, `JWT_JWKS_URL`, `JWT_JWKS_FILE`, `JWT_JWKS_REFRESH_SECS`,
+    /// `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_LEEWAY_SECS`.
+    ///
+    /// A `JWT_JWKS_FILE` is read and parsed here, so a missing or malformed file is a
+    /// configuration error before anything connects (it is read again when the verifier is
+    /// built, and whenever the cache refreshes). A `JWT_JWKS_URL` is only checked for
+    /// shape: an identity provider that is down at start is retried on first use.
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let jwks = match (env.string("JWT_JWKS_URL"), env.string("JWT_JWKS_FILE")) {
             (Some(_), Some(_)) => {
@@ -121,12 +143,25 @@ impl AuthSettings {
                 }
                 Some(jwks::JwksSource::Url(url))
             }
-            (None, Some(path)) => Some(jwks::JwksSource::File(PathBuf::from(path))),
+            (None, Some(path)) => {
+                check_jwks_file(&path)?;
+                Some(jwks::JwksSource::File(PathBuf::from(path)))
+            }
             (None, None) => None,
         };
+        let refresh_secs: u64 =
+            env.parse("JWT_JWKS_REFRESH_SECS", jwks::DEFAULT_REFRESH.as_secs())?;
+        if refresh_secs == 0 {
+            return Err(SettingsError::Invalid {
+                var: "JWT_JWKS_REFRESH_SECS",
+                value: "0".into(),
+                reason: "must be at least 1 (seconds)".into(),
+            });
+        }
         Ok(Self {
             hs256_secret: env.string("JWT_HS256_SECRET").map(Secret::new),
             jwks,
+            jwks_refresh: Duration::from_secs(refresh_secs),
             issuer: env.string("JWT_ISSUER"),
             audience: env.string("JWT_AUDIENCE"),
             leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", DEFAULT_LEEWAY.as_secs())?),
@@ -142,6 +177,22 @@ impl AuthSettings {
         }
         Ok(Some(Arc::new(JwtVerifier::new(self).await?)))
     }
+}
+
+/// Refuses a `JWT_JWKS_FILE` that cannot be read or is not a JWKS document.
+fn check_jwks_file(path: &str) -> Result<(), SettingsError> {
+    let invalid = |reason: String| SettingsError::Invalid {
+        var: "JWT_JWKS_FILE",
+        value: path.to_string(),
+        reason,
+    };
+    let document =
+        std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot be read: {e}")))?;
+    jwks::parse_document(&document).map_err(|e| match e {
+        AuthError::KeySet(reason) => invalid(reason),
+        other => invalid(other.to_string()),
+    })?;
+    Ok(())
 }
 
 /// The caller an `Authorization` value proves: no value is an anonymous caller; a value
