@@ -1,16 +1,24 @@
 //! The admin listener: liveness, readiness that drops when shutdown begins, metrics.
-
-use std::time::Duration;
+//!
+//! The request in flight during the drain is held in the handler ([`held`]) until the test
+//! releases it, so "readiness dropped while work was in flight" holds however slow the
+//! machine is.
 
 use switchboard::CallOptions;
 use switchboard::service::RuntimeSettings;
+use switchboard::testing::eventually;
 
-use crate::helpers::{EchoRequest, World, echo, memory_store};
+use crate::helpers::{PATIENCE, World, echo, held, memory_store, within};
 
+/// The metrics line a successful `Echo` leaves.
+const ECHO_OK: &str = "sb_requests_total{subject=\"probe.v1.echo\",outcome=\"ok\"}";
+
+/// `GET url`: the status and body, or status 0 when nothing answers (connection refused).
 async fn get(url: String) -> (u16, String) {
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(PATIENCE))
             .build()
             .into();
         match agent.get(&url).call() {
@@ -30,6 +38,9 @@ async fn health_readiness_and_metrics_then_readiness_drops_during_the_drain() {
     let world = World::new().await;
     let settings = RuntimeSettings {
         admin_addr: Some("127.0.0.1:0".parse().expect("an address")),
+        // Far longer than the test waits for anything: the drain never gives up on the
+        // held request before the test releases it.
+        shutdown_grace: 3 * PATIENCE,
         ..Default::default()
     };
     let probe = world
@@ -39,52 +50,64 @@ async fn health_readiness_and_metrics_then_readiness_drops_during_the_drain() {
         "http://{}",
         probe.running.admin_addr().expect("an admin listener")
     );
-    world
-        .probe_client()
-        .echo(echo("counted"))
+    within("an echo", world.probe_client().echo(echo("counted")))
         .await
         .expect("echo");
 
     assert_eq!(get(format!("{base}/healthz")).await.0, 200);
     assert_eq!(get(format!("{base}/readyz")).await.0, 200);
-    let (status, metrics) = get(format!("{base}/metrics")).await;
-    assert_eq!(status, 200);
+    // The counter moves just after the reply leaves, so the test waits for it.
+    let metrics = eventually(PATIENCE, || async {
+        let (status, body) = get(format!("{base}/metrics")).await;
+        (status == 200 && body.contains(ECHO_OK)).then_some(body)
+    })
+    .await;
     assert!(
-        metrics.contains("sb_requests_total{subject=\"probe.v1.echo\",outcome=\"ok\"}"),
-        "{metrics}"
+        metrics.is_some(),
+        "/metrics counts the echo ({ECHO_OK}) within {PATIENCE:?}"
     );
 
+    // A request held in the handler: in flight until released.
     let client = world.probe_client();
-    let slow = tokio::spawn(async move {
-        let request = EchoRequest {
-            text: "slow".into(),
-            sleep_ms: 800,
-            ..Default::default()
-        };
-        client.record_with(request, CallOptions::default()).await
+    let in_flight = tokio::spawn(async move {
+        client
+            .record_with(held("in flight"), CallOptions::default().timeout(PATIENCE))
+            .await
     });
-    let calls = || probe.calls();
-    switchboard::testing::eventually(Duration::from_secs(5), || async {
-        (calls() == 2).then_some(())
-    })
-    .await
-    .expect("the slow request is in flight");
+    probe
+        .until_calls(2, "the held request reached the handler")
+        .await;
+    let release = probe.releaser();
     let stopping = tokio::spawn(probe.running.stop());
-    let not_ready = switchboard::testing::eventually(Duration::from_secs(2), || {
+
+    let not_ready = eventually(PATIENCE, || {
         let url = format!("{base}/readyz");
         async move { (get(url).await.0 == 503).then_some(()) }
     })
     .await;
-
     assert!(
         not_ready.is_some(),
-        "readiness dropped while the request was still in flight"
+        "readiness dropped to 503 within {PATIENCE:?} of the stop"
     );
     assert!(
-        slow.await.expect("task").is_ok(),
-        "the in-flight request still got its reply"
+        !in_flight.is_finished() && !stopping.is_finished(),
+        "readiness dropped while the request was still in flight and the stop waited for it"
     );
-    stopping.await.expect("task").expect("stops cleanly");
+    assert_eq!(
+        get(format!("{base}/healthz")).await.0,
+        200,
+        "the process stays live while it drains"
+    );
+
+    release();
+    within("the held request's reply", in_flight)
+        .await
+        .expect("task")
+        .expect("the in-flight request still got its reply");
+    within("the stop", stopping)
+        .await
+        .expect("task")
+        .expect("stops cleanly");
     assert_eq!(
         get(format!("{base}/healthz")).await.0,
         0,

@@ -1,12 +1,14 @@
 //! Load: replicas share it; beyond the in-flight bound requests are refused, not queued.
+//!
+//! No test here depends on how fast anything runs: work is held in the handler
+//! ([`held`]) until the test releases it, so "in flight" is a fact, not a timing window.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use switchboard::service::RuntimeSettings;
 use switchboard::{BusError, CallOptions};
 
-use crate::helpers::{EchoRequest, World, echo, echoed, memory_store};
+use crate::helpers::{PATIENCE, World, echo, echoed, held, memory_store, within};
 
 #[tokio::test]
 async fn two_replicas_share_the_load() {
@@ -29,45 +31,77 @@ async fn two_replicas_share_the_load() {
 }
 
 #[tokio::test]
-async fn a_burst_beyond_the_bound_is_partly_refused_and_the_rest_succeeds() {
+async fn a_burst_beyond_the_bound_is_refused_and_the_requests_in_flight_succeed() {
+    const BOUND: usize = 4;
+    const BURST: usize = 36;
     let world = World::new().await;
     let settings = RuntimeSettings {
-        max_in_flight: 4,
+        max_in_flight: BOUND,
         ..Default::default()
     };
     let probe = world
         .start_probe_with(settings, memory_store().await, None)
         .await;
+    // `Record` is not retryable, so a refusal comes back as it is, not retried.
+    let patient = CallOptions::default().timeout(PATIENCE);
 
-    let burst = (0..40).map(|n| {
-        let client = world.probe_client();
+    // The bound's worth of requests, held in the handler: in flight until released.
+    let in_flight: Vec<_> = (0..BOUND)
+        .map(|n| {
+            let (client, options) = (world.probe_client(), patient.clone());
+            tokio::spawn(async move { client.record_with(held(&n.to_string()), options).await })
+        })
+        .collect();
+    probe
+        .until_calls(BOUND, "the bound's worth of requests in flight")
+        .await;
+
+    // A concurrent burst while the bound is reached: every request is refused at once
+    // with 503, none is queued behind the held ones.
+    let burst = (0..BURST).map(|n| {
+        let (client, options) = (world.probe_client(), patient.clone());
         tokio::spawn(async move {
-            let slow = EchoRequest {
-                text: n.to_string(),
-                sleep_ms: 100,
-                ..Default::default()
-            };
             client
-                .record_with(slow, CallOptions::default().timeout(Duration::from_secs(5)))
+                .record_with(echo(&format!("burst-{n}")), options)
                 .await
         })
     });
-    let results = futures::future::join_all(burst).await;
-
-    let (mut ok, mut overloaded) = (0, 0);
-    for result in results {
-        match result.expect("the call task") {
-            Ok(_) => ok += 1,
-            Err(BusError::Overloaded { .. }) => overloaded += 1,
-            Err(other) => panic!("unexpected failure: {other:?}"),
-        }
+    let refused = within("the burst's answers", futures::future::join_all(burst)).await;
+    for result in refused {
+        let result = result.expect("the call task");
+        assert!(
+            matches!(result, Err(BusError::Overloaded { .. })),
+            "a request beyond the bound: {result:?}"
+        );
     }
-    assert!(overloaded > 0, "some requests were refused");
-    assert!(ok >= 4, "at least the bound succeeded ({ok})");
-    assert_eq!(ok + overloaded, 40);
     assert_eq!(
         probe.calls(),
-        ok,
+        BOUND,
         "refused requests never reached the handler"
     );
+
+    // The requests in flight were not disturbed by the refusals.
+    probe.release();
+    for task in in_flight {
+        within("a held request's reply", task)
+            .await
+            .expect("the call task")
+            .expect("a request within the bound succeeds");
+    }
+    // And the capacity is back.
+    client_after(&world, &patient).await;
+    assert_eq!(probe.calls(), BOUND + 1);
+}
+
+/// One more request, answered now that nothing is in flight.
+async fn client_after(world: &World, options: &CallOptions) {
+    let reply = within(
+        "a request after the held ones finished",
+        world
+            .probe_client()
+            .record_with(echo("after"), options.clone()),
+    )
+    .await
+    .expect("a request is served again once the held ones finished");
+    assert_eq!(echoed(reply).text, "after");
 }
