@@ -12,11 +12,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nkeys::KeyPair;
 use serde_json::{Value, json};
 use switchboard::bus::{BusSettings, NatsAuth};
-use switchboard::service::RuntimeSettings;
 use switchboard::testing::NatsServer;
 use switchboard::{Bus, BusError};
 
-use crate::helpers::{ProbeClient, echo, echoed, memory_store, start_probe_on, within};
+use crate::helpers::{round_trip, within};
 
 /// A JWT with `nats` claims about `subject`, issued and signed by `issuer`.
 fn jwt(issuer: &KeyPair, subject: &str, name: &str, nats: Value) -> String {
@@ -151,19 +150,7 @@ async fn a_creds_file_authenticates_and_requests_round_trip() {
         .connect(world.user_creds("caller"))
         .await
         .expect("the caller's user connects");
-    let _probe = start_probe_on(
-        service,
-        RuntimeSettings::default(),
-        memory_store().await,
-        None,
-    )
-    .await;
-
-    let reply = within("the reply", ProbeClient::new(caller).echo(echo("creds")))
-        .await
-        .expect("the request is answered");
-
-    assert_eq!(echoed(reply).text, "creds");
+    round_trip(service, caller, "creds").await;
 }
 
 #[tokio::test]

@@ -280,3 +280,19 @@ pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>)
         .await
         .unwrap_or_else(|_| panic!("{what}: nothing within {PATIENCE:?}"))
 }
+
+/// A probe served over `service` answers one request sent over `caller`: both connections
+/// work end to end (TLS, credentials).
+pub async fn round_trip(service: Bus, caller: Bus, text: &str) {
+    let _probe = start_probe_on(
+        service,
+        RuntimeSettings::default(),
+        memory_store().await,
+        None,
+    )
+    .await;
+    let reply = within("the reply", ProbeClient::new(caller).echo(echo(text)))
+        .await
+        .expect("the request is answered");
+    assert_eq!(echoed(reply).text, text);
+}

@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use switchboard::bus::{BusSettings, TlsSettings};
-use switchboard::service::RuntimeSettings;
 use switchboard::testing::NatsServer;
 use switchboard::{Bus, BusError};
 
-use crate::helpers::{ProbeClient, echo, echoed, memory_store, start_probe_on, within};
+use crate::helpers::{round_trip, within};
 
 /// A CA and the certificates it signed, in a temp dir.
 struct Pki {
@@ -157,21 +156,6 @@ async fn connect(server: &NatsServer, tls: TlsSettings) -> Result<Bus, BusError>
     within("the TLS connection", Bus::connect(&settings, "tests")).await
 }
 
-/// A probe served over `bus` and a client over `caller` round-trip one request.
-async fn round_trip(service: Bus, caller: Bus) {
-    let _probe = start_probe_on(
-        service,
-        RuntimeSettings::default(),
-        memory_store().await,
-        None,
-    )
-    .await;
-    let reply = within("the reply", ProbeClient::new(caller).echo(echo("over tls")))
-        .await
-        .expect("the request is answered over TLS");
-    assert_eq!(echoed(reply).text, "over tls");
-}
-
 #[tokio::test]
 async fn a_bus_trusting_the_ca_round_trips_over_tls() {
     let pki = Pki::generate();
@@ -188,7 +172,7 @@ async fn a_bus_trusting_the_ca_round_trips_over_tls() {
         .await
         .expect("the caller connects");
 
-    round_trip(service, caller).await;
+    round_trip(service, caller, "over tls").await;
 }
 
 #[tokio::test]
@@ -223,7 +207,7 @@ async fn mutual_tls_needs_a_client_certificate_signed_by_the_ca() {
     let caller = connect(&server, with_certificate)
         .await
         .expect("a client with a certificate connects");
-    round_trip(service, caller).await;
+    round_trip(service, caller, "over tls").await;
 
     let without = connect(&server, pki.trusting()).await;
     assert!(
