@@ -146,8 +146,32 @@ pub fn admit(request: &mut async_graphql::Request, limits: &Limits) -> Result<()
     let document = async_graphql::parser::parse_query(&request.query)
         .map_err(|error| coded_error(PARSE_FAILED, error.to_string()))?;
     check(&document, limits)?;
+    if let Some(operation) = selected_operation(&document, request.operation_name.as_deref()) {
+        check_required_variables(operation, &request.variables)?;
+    }
     request.set_parsed_query(document);
     request.data.insert(Admitted);
+    Ok(())
+}
+
+/// Refuses a request that leaves out a variable the operation requires (non-null, with no
+/// default). async-graphql would notice only while resolving a field, and answer as if the
+/// operation had run; the GraphQL specification coerces variables before execution.
+fn check_required_variables(
+    operation: &OperationDefinition,
+    variables: &Variables,
+) -> Result<(), ServerError> {
+    for definition in &operation.variable_definitions {
+        let definition = &definition.node;
+        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+        let name = &definition.name.node;
+        if required && variables.get(name).is_none_or(|v| *v == Value::Null) {
+            return Err(coded_error(
+                "BAD_USER_INPUT",
+                format!("the variable `${name}` is required"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -531,8 +555,27 @@ fn ensure_codes(mut response: async_graphql::Response) -> async_graphql::Respons
     response
 }
 
+/// A marker on responses that come from executing an operation, as opposed to requests
+/// refused before execution. It travels in `Response::http_headers`, which the gateway
+/// never copies to clients: HTTP tells a request that could not run (400) from one whose
+/// every field failed (200, also when async-graphql then reports `data: null`).
+pub const EXECUTED: &str = "x-switchboard-executed";
+
 #[async_graphql::async_trait::async_trait]
 impl async_graphql::extensions::Extension for Enforcer {
+    async fn execute(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: async_graphql::extensions::NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx, operation_name).await;
+        response
+            .http_headers
+            .insert(EXECUTED, axum::http::HeaderValue::from_static("true"));
+        response
+    }
+
     async fn request(
         &self,
         ctx: &async_graphql::extensions::ExtensionContext<'_>,

@@ -184,7 +184,7 @@ async fn execute(
     };
     let outcome = if response.errors.is_empty() {
         "ok"
-    } else if response.data == async_graphql::Value::Null {
+    } else if !response.http_headers.contains_key(limits::EXECUTED) {
         "rejected"
     } else {
         "partial"
@@ -225,9 +225,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> 
 
 /// Serialises `response` in the media type the client accepts, with the status the
 /// GraphQL-over-HTTP specification gives it.
-fn respond(headers: &HeaderMap, response: async_graphql::Response) -> Response {
+fn respond(headers: &HeaderMap, mut response: async_graphql::Response) -> Response {
     let media = media_type(headers);
-    let failed_whole = !response.errors.is_empty() && response.data == async_graphql::Value::Null;
+    // An executed operation whose fields all failed also has `data: null`; it was not
+    // refused, so it gets 200 like any partial result.
+    let executed = response.http_headers.remove(limits::EXECUTED).is_some();
+    let failed_whole =
+        !executed && !response.errors.is_empty() && response.data == async_graphql::Value::Null;
     let status = if failed_whole && media == GRAPHQL_RESPONSE {
         StatusCode::BAD_REQUEST
     } else {

@@ -47,7 +47,12 @@ async fn every_refused_request_carries_a_code() {
         (
             "a missing required variable",
             json!({ "query": user, "variables": {} }).to_string(),
-            "BAD_REQUEST",
+            "BAD_USER_INPUT",
+        ),
+        (
+            "a required variable that is null",
+            json!({ "query": user, "variables": { "id": null } }).to_string(),
+            "BAD_USER_INPUT",
         ),
         (
             "variables that are not an object",

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{admin, spawn_system, token};
+use crate::helpers::{Options, admin, spawn_system, spawn_system_with, token};
 
 #[tokio::test]
 async fn another_users_todos_are_forbidden() {
@@ -113,4 +113,92 @@ async fn a_stopped_service_is_unavailable_quickly_and_other_fields_still_resolve
         elapsed < Duration::from_secs(2),
         "took {elapsed:?} against a 10 s deadline"
     );
+}
+
+fn probe(text: &str) -> String {
+    format!(
+        "{{ probeEcho(text: {}) {{ ... on Echoed {{ text }} }} }}",
+        json!(text)
+    )
+}
+
+#[tokio::test]
+async fn each_service_failure_has_its_code_and_no_internals() {
+    let system = spawn_system().await;
+    let panicking = "{ probeEcho(text: \"x\", panic: true) { __typename } }".to_string();
+    let cases = [
+        (probe("not-found"), "NOT_FOUND"),
+        (probe("conflict"), "CONFLICT"),
+        (probe("internal"), "INTERNAL"),
+        (panicking, "INTERNAL"),
+        (probe("leak"), "NOT_FOUND"),
+    ];
+
+    for (query, code) in cases {
+        let reply = system.graphql(&query, json!({}), None).await;
+
+        assert_eq!(reply.status, 200, "a field error: {}", reply.body);
+        assert_eq!(reply.error_codes(), [code], "{}", reply.body);
+        assert_eq!(reply.json()["data"]["probeEcho"], json!(null));
+        let message = reply.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        for internal in ["probe.v1", "users.v1", "row 7", "/var/lib", "panic"] {
+            assert!(!message.contains(internal), "{internal} leaks: {message}");
+        }
+    }
+    let ordinary = system.graphql(&probe("hello"), json!({}), None).await;
+    assert_eq!(ordinary.json()["data"]["probeEcho"]["text"], "hello");
+}
+
+#[tokio::test]
+async fn a_service_that_does_not_answer_in_time_is_a_timeout() {
+    let system = spawn_system_with(Options {
+        request_timeout: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+
+    // The probe holds `block` requests at a gate this test never opens.
+    let reply = system.graphql(&probe("block"), json!({}), None).await;
+
+    // The bus deadline and the whole request's timeout are the same instant: whichever
+    // fires first decides between a field error (200) and a refused request (504).
+    assert!(matches!(reply.status, 200 | 504), "{}", reply.body);
+    assert_eq!(reply.error_codes(), ["TIMEOUT"], "{}", reply.body);
+    let ordinary = system.graphql(&probe("hello"), json!({}), None).await;
+    assert_eq!(ordinary.json()["data"]["probeEcho"]["text"], "hello");
+}
+
+#[tokio::test]
+async fn a_service_at_its_bound_of_requests_is_overloaded() {
+    let system = spawn_system_with(Options {
+        probe_max_in_flight: 1,
+        ..Options::default()
+    })
+    .await;
+    let held = {
+        let url = system.url("/graphql");
+        let body = json!({ "query": probe("block") }).to_string().into_bytes();
+        tokio::spawn(async move {
+            crate::helpers::http(
+                "POST",
+                &url,
+                vec![("Content-Type".into(), "application/json".into())],
+                body,
+            )
+            .await
+        })
+    };
+    system.probe.wait_for_entered(1).await;
+
+    let reply = system.graphql(&probe("hello"), json!({}), None).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.error_codes(), ["OVERLOADED"], "{}", reply.body);
+    system.probe.open_gate();
+    held.await.expect("the held request completes");
+    let ordinary = system.graphql(&probe("hello"), json!({}), None).await;
+    assert_eq!(ordinary.json()["data"]["probeEcho"]["text"], "hello");
 }
