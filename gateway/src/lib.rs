@@ -252,7 +252,11 @@ async fn serve_connection(
     header_read_timeout: Duration,
 ) {
     let (received, mut first_bytes) = watch::channel(false);
-    let stream = Watched { stream, received };
+    let stream = Watched {
+        stream,
+        received,
+        seen: false,
+    };
     let service = TowerToHyperService::new(router);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -289,6 +293,8 @@ async fn serve_connection(
 struct Watched {
     stream: TcpStream,
     received: watch::Sender<bool>,
+    /// Whether `received` has been told, so later reads skip the channel.
+    seen: bool,
 }
 
 impl tokio::io::AsyncRead for Watched {
@@ -299,7 +305,8 @@ impl tokio::io::AsyncRead for Watched {
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
-        if buf.filled().len() > before && !*self.received.borrow() {
+        if !self.seen && buf.filled().len() > before {
+            self.seen = true;
             self.received.send_replace(true);
         }
         polled
