@@ -35,14 +35,21 @@ impl JwtVerifier {
         let mut base = Validation::new(Algorithm::HS256);
         base.leeway = settings.leeway.as_secs();
         base.validate_nbf = true;
-        base.set_required_spec_claims(&["exp", "sub"]);
+        // jsonwebtoken compares `iss`/`aud` only when a token carries them, so a configured
+        // issuer or audience must also be a required claim, or a token without it passes.
+        let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &settings.issuer {
             base.set_issuer(&[issuer]);
+            required.push("iss");
         }
         match &settings.audience {
-            Some(audience) => base.set_audience(&[audience]),
+            Some(audience) => {
+                base.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => base.validate_aud = false,
         }
+        base.set_required_spec_claims(&required);
         let jwks = match &settings.jwks {
             Some(source) => Some(JwksCache::load(source.clone(), settings.jwks_refresh).await?),
             None => None,
@@ -100,5 +107,47 @@ impl TokenVerifier for JwtVerifier {
                 "the {other:?} algorithm is not accepted"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::auth::sign_hs256;
+    use crate::settings::Secret;
+
+    fn settings(issuer: Option<&str>, audience: Option<&str>) -> AuthSettings {
+        AuthSettings {
+            hs256_secret: Some(Secret::new("jwt-tests-secret-0123456789abcdef")),
+            issuer: issuer.map(str::to_string),
+            audience: audience.map(str::to_string),
+            ..AuthSettings::default()
+        }
+    }
+
+    async fn verify(verifier: &AuthSettings, signer: &AuthSettings) -> Result<Identity, AuthError> {
+        let secret = verifier.hs256_secret.clone().expect("a secret");
+        let token =
+            sign_hs256(&secret, signer, "ada", &[], Duration::from_secs(60)).expect("signs");
+        JwtVerifier::new(verifier)
+            .await
+            .expect("a verifier")
+            .verify(&token)
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_configured_issuer_or_audience_must_be_present_not_only_right() {
+        let both = settings(Some("https://issuer.example"), Some("switchboard"));
+
+        let matching = verify(&both, &both).await;
+        let without_iss = verify(&both, &settings(None, Some("switchboard"))).await;
+        let without_aud = verify(&both, &settings(Some("https://issuer.example"), None)).await;
+
+        assert_eq!(matching.expect("a matching token verifies").subject, "ada");
+        assert!(without_iss.is_err(), "a token without iss passed");
+        assert!(without_aud.is_err(), "a token without aud passed");
     }
 }

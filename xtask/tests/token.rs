@@ -123,7 +123,6 @@ async fn the_token_carries_iss_and_aud_exactly_when_they_are_configured() -> Res
 /// JWT_ISSUER/JWT_AUDIENCE. The fix: add "iss"/"aud" to `set_required_spec_claims` when
 /// they are configured.
 #[tokio::test]
-#[ignore = "JwtVerifier accepts tokens without iss/aud when JWT_ISSUER/JWT_AUDIENCE are set"]
 async fn a_service_requiring_issuer_or_audience_refuses_a_token_without_them() -> Result<()> {
     let secret = ("JWT_HS256_SECRET", "a-secret-of-this-test-0123456789");
     let token = xtask_token(&[secret], &["--sub", "bob"])?;
