@@ -70,7 +70,10 @@ impl NatsServer {
     /// [`Self::try_start`] with extra command-line arguments.
     #[allow(clippy::disallowed_methods)] // Test support: `cargo xtask test` passes the binary this way.
     pub fn try_start_with(args: &[&str]) -> std::io::Result<Self> {
-        let binary = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
+        // Like `Env`, an empty value counts as unset.
+        let binary = std::env::var_os("NATS_SERVER_BIN")
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| "nats-server".into());
         let dir = std::env::temp_dir().join(format!("switchboard-nats-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let child = Command::new(&binary)

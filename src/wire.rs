@@ -1,7 +1,7 @@
 //! The wire vocabulary: header names, error codes and the description of an rpc.
 //!
 //! Every header and code the framework puts on or reads from NATS is named here, so the
-//! convention in DESIGN.md ("Subjects and headers") has one home in code.
+//! wire convention (README.md, "The wire convention") has one home in code.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

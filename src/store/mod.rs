@@ -6,7 +6,7 @@
 //! use optimistic concurrency: a [`Transaction`] says which version it expects and fails
 //! with [`StoreError::VersionConflict`] if somebody else got there first. A transaction
 //! also carries [`OutboxEntry`] values, which are stored atomically with the writes and
-//! later published by a relay (the transactional outbox of DESIGN.md).
+//! later published by a relay (the transactional outbox; README.md, "The wire convention").
 //!
 //! Where things live:
 //! - this file: the [`Store`] trait, the value types, [`StoreError`] and [`open`];
