@@ -107,10 +107,10 @@ impl JwksCache {
             self.reload_if_due(kid, trigger).await?;
         }
         let keys = self.keys.read().await;
-        let (key_alg, key) = keys
-            .by_id
-            .get(kid)
-            .ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))?;
+        let (key_alg, key) = keys.by_id.get(kid).ok_or_else(|| match keys.loaded_at {
+            None => AuthError::KeySet("the key set has not been loaded yet".into()),
+            Some(_) => AuthError::Invalid(format!("unknown key id {kid:?}")),
+        })?;
         if *key_alg != alg {
             return Err(AuthError::Invalid(format!(
                 "key {kid:?} is for {key_alg:?}, the token says {alg:?}"
