@@ -67,7 +67,8 @@ impl LogSettings {
 
 /// Installs the global subscriber. Calling it twice keeps the first subscriber.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_new(&settings.directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(&settings.directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -6,9 +6,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::ServiceSettings;
 use super::{RunningService, RuntimeError, ServiceDefinition, ServiceRuntime, StartError};
 use crate::Bus;
-use super::ServiceSettings;
 use crate::store::{self, Store, StoreError};
 
 /// A started service.

@@ -139,10 +139,10 @@ impl Idempotency {
         }
         match execute().await {
             Ok(body) => {
-                if !keyed.has_committed() {
-                    if let Some(first) = self.record_alone(keyed, &body).await? {
-                        return Ok(first);
-                    }
+                if !keyed.has_committed()
+                    && let Some(first) = self.record_alone(keyed, &body).await?
+                {
+                    return Ok(first);
                 }
                 Ok(Reply {
                     body,
@@ -152,10 +152,10 @@ impl Idempotency {
             Err(error) => {
                 // A replica running the same command at once may have won the race that
                 // made this execution fail (its record was first in our transaction).
-                if !keyed.has_committed() {
-                    if let Ok(Some(first)) = self.stored(keyed).await {
-                        return Ok(first);
-                    }
+                if !keyed.has_committed()
+                    && let Ok(Some(first)) = self.stored(keyed).await
+                {
+                    return Ok(first);
                 }
                 Err(error)
             }
@@ -164,7 +164,11 @@ impl Idempotency {
 
     /// Records the reply of a handler that committed nothing itself. Returns the first
     /// reply when another replica recorded the same command meanwhile.
-    async fn record_alone(&self, keyed: &Keyed, body: &[u8]) -> Result<Option<Reply>, ServiceError> {
+    async fn record_alone(
+        &self,
+        keyed: &Keyed,
+        body: &[u8],
+    ) -> Result<Option<Reply>, ServiceError> {
         let (tx, version) = keyed.record_in(Transaction::new(), body);
         match self.store.commit(tx).await {
             Ok(()) => {

@@ -21,6 +21,7 @@ const JWT_VARS: &[&str] = &[
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "JWT_LEEWAY_SECS",
+    "JWT_JWKS_REFRESH_SECS",
 ];
 
 /// Runs `xtask token <args>` with exactly `vars` as its `JWT_*` environment and returns

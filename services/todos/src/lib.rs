@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use switchboard::ServiceDefinition;
 use switchboard::proto::todos::v1::{todos_rpc, todos_service};
-use switchboard::service::StartError;
 use switchboard::service::ServiceSettings;
+use switchboard::service::StartError;
 use switchboard::store::{Collection, Store, StoreError};
 
 pub use switchboard::service::Application;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use switchboard::ServiceDefinition;
 use switchboard::proto::users::v1::{users_rpc, users_service};
-use switchboard::service::StartError;
 use switchboard::service::ServiceSettings;
+use switchboard::service::StartError;
 use switchboard::store::{Collection, Store, StoreError};
 
 pub use switchboard::service::Application;
