@@ -2,7 +2,10 @@
 //!
 //! The binary comes from `NATS_SERVER_BIN` (which `cargo xtask test` sets) or `PATH`.
 //! Tests never use a server on the default port 4222.
-//! [`proto`] holds the test-only contracts.
+//! [`proto`] holds the test-only contracts; [`config`] the bad-configuration check every
+//! service binary must pass.
+
+pub mod config;
 
 /// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
 /// requests tell the handler what to do (sleep, panic, forward). Compiled with the crate
