@@ -242,7 +242,7 @@ async fn start_probe(
                 }
                 "leak" => {
                     return Err(ServiceError::from(BusError::Service {
-                        subject: "users.v1.get_many",
+                        subject: switchboard::proto::users::v1::users_rpc::GET_MANY.subject,
                         code: 404,
                         message: "row 7 missing from table users_v1".into(),
                         details: Vec::new(),

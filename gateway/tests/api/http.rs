@@ -1,6 +1,7 @@
 //! GraphQL over HTTP per its specification, and the operations endpoints.
 
 use serde_json::json;
+use switchboard::proto::todos::v1::todos_rpc;
 
 use crate::helpers::{Options, admin, http, spawn_system, spawn_system_with};
 
@@ -143,7 +144,7 @@ async fn health_readiness_and_metrics() {
     assert!(
         missing
             .as_array()
-            .is_some_and(|m| m.iter().any(|s| s == "todos.v1.list_by_owner")),
+            .is_some_and(|m| m.iter().any(|s| s == todos_rpc::LIST_BY_OWNER.subject)),
         "{missing}"
     );
 }
