@@ -289,6 +289,43 @@ async fn a_removed_key_stops_verifying_once_the_refresh_interval_has_passed() {
 }
 
 #[tokio::test]
+async fn a_key_replaced_under_the_same_id_stops_verifying_the_tokens_it_signed() {
+    // The verifier caches accepted tokens (`switchboard::auth::jwt`): the cached token
+    // below must stop verifying once the key set serves another key under its key id.
+    let (old, new) = (SigningKey::es256("rotating"), SigningKey::es256("rotating"));
+    let file = JwksFile::with(&[&old]);
+    let settings = AuthSettings {
+        jwks_refresh: Duration::from_secs(1),
+        ..file.settings()
+    };
+    let verifier = JwtVerifier::new(&settings)
+        .await
+        .expect("loads the JWKS file");
+    let token = old.token("ada");
+    for _ in 0..2 {
+        let identity = verifier
+            .verify(&token)
+            .await
+            .expect("verifies, then from the cache");
+        assert_eq!(identity.subject, "ada");
+    }
+
+    file.write(&[&new]);
+    let refused = eventually(PATIENCE, || async { verifier.verify(&token).await.err() })
+        .await
+        .expect("the old key's token stops verifying once the new key is loaded");
+    assert!(
+        matches!(&refused, AuthError::Invalid(_)),
+        "refused as an invalid token: {refused:?}"
+    );
+    let renewed = verifier
+        .verify(&new.token("ada"))
+        .await
+        .expect("the new key verifies");
+    assert_eq!(renewed.subject, "ada");
+}
+
+#[tokio::test]
 async fn the_refresh_interval_comes_from_the_environment() {
     let default = AuthSettings::from_env(&Env::default()).expect("defaults");
     assert_eq!(default.jwks_refresh, Duration::from_secs(600));
