@@ -10,6 +10,7 @@
 //! - [`settings`]: `GATEWAY_*` configuration.
 
 pub mod dispatch;
+pub mod document_cache;
 pub mod http;
 pub mod limits;
 pub mod readiness;

@@ -18,6 +18,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
 
+use crate::document_cache;
+
 /// The bounds a request must stay within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -140,18 +142,41 @@ pub struct Admitted;
 /// Checks `request` against `limits` in an order that never recurses on unbounded input:
 /// the nesting of the text and variables first, then the parse, then the document's shape.
 /// On success the parsed document is stored in the request, so it is not parsed again.
+///
+/// A text accepted once is remembered with its parsed document
+/// ([`document_cache`](crate::document_cache)): a later request with the same text under
+/// the same limits skips the text scan, the parse and the shape checks, which depend on the
+/// text alone, and only has its variables checked. Refused texts are not remembered.
 pub fn admit(request: &mut async_graphql::Request, limits: &Limits) -> Result<(), ServerError> {
+    let documents = document_cache::shared();
+    if let Some(document) = documents.get(&request.query, limits) {
+        check_variables_nesting(&request.variables, limits.max_nesting)?;
+        check_operation_variables(&document, request)?;
+        request.set_parsed_query(ExecutableDocument::clone(&document));
+        request.data.insert(Admitted);
+        return Ok(());
+    }
     check_text_nesting(&request.query, limits.max_nesting)?;
     check_variables_nesting(&request.variables, limits.max_nesting)?;
     let document = async_graphql::parser::parse_query(&request.query)
         .map_err(|error| coded_error(PARSE_FAILED, error.to_string()))?;
     check(&document, limits)?;
-    if let Some(operation) = selected_operation(&document, request.operation_name.as_deref()) {
-        check_required_variables(operation, &request.variables)?;
-    }
+    documents.insert(&request.query, *limits, document.clone());
+    check_operation_variables(&document, request)?;
     request.set_parsed_query(document);
     request.data.insert(Admitted);
     Ok(())
+}
+
+/// Refuses `request` if it leaves out a variable its operation in `document` requires.
+fn check_operation_variables(
+    document: &ExecutableDocument,
+    request: &async_graphql::Request,
+) -> Result<(), ServerError> {
+    match selected_operation(document, request.operation_name.as_deref()) {
+        Some(operation) => check_required_variables(operation, &request.variables),
+        None => Ok(()),
+    }
 }
 
 /// Refuses a request that leaves out a variable the operation requires (non-null, with no
@@ -645,6 +670,85 @@ impl async_graphql::extensions::Extension for Enforcer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request for `query` with `variables`, under `limits`, admitted.
+    fn admit_query(
+        query: &str,
+        variables: serde_json::Value,
+        limits: &Limits,
+    ) -> Result<async_graphql::Request, ServerError> {
+        let mut request =
+            async_graphql::Request::new(query).variables(Variables::from_json(variables));
+        admit(&mut request, limits).map(|()| request)
+    }
+
+    fn code_of(error: &ServerError) -> Option<String> {
+        let code = error.extensions.as_ref()?.get("code")?;
+        match code {
+            Value::String(code) => Some(code.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_admitted_text_is_cached_and_its_variables_are_still_checked_per_request() {
+        let limits = Limits::default();
+        let query = "query Cached($o: String!) { todos(ownerId: $o) { cached_per_text } }";
+        let mut first =
+            admit_query(query, serde_json::json!({ "o": "a" }), &limits).expect("admitted");
+        assert!(
+            document_cache::shared().get(query, &limits).is_some(),
+            "the accepted text is cached"
+        );
+        let mut second = admit_query(query, serde_json::json!({ "o": "b" }), &limits)
+            .expect("admitted from the cache");
+        assert_eq!(
+            format!("{:?}", first.parsed_query().expect("parsed")),
+            format!("{:?}", second.parsed_query().expect("parsed")),
+            "the cached document is the parsed one"
+        );
+
+        let missing = admit_query(query, serde_json::json!({}), &limits)
+            .expect_err("a required variable is missing");
+        assert_eq!(code_of(&missing).as_deref(), Some("BAD_USER_INPUT"));
+        let mut nested = serde_json::json!(1);
+        for _ in 0..(limits.max_nesting + 1) {
+            nested = serde_json::Value::Array(vec![nested]);
+        }
+        let deep = admit_query(query, serde_json::json!({ "o": nested }), &limits)
+            .expect_err("variables nested too deep");
+        assert_eq!(code_of(&deep).as_deref(), Some("NESTING_TOO_DEEP"));
+    }
+
+    #[test]
+    fn refused_texts_are_refused_again_and_never_cached() {
+        let limits = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let nested_text = format!(
+            "{{ refused_nesting(a: {}1{}) }}",
+            "[".repeat(70),
+            "]".repeat(70)
+        );
+        let cases = [
+            ("{ refused_deep { b { c } } }", "QUERY_TOO_DEEP"),
+            ("{ refused_parse { ", "GRAPHQL_PARSE_FAILED"),
+            (nested_text.as_str(), "NESTING_TOO_DEEP"),
+        ];
+        for (query, code) in cases {
+            for attempt in 0..2 {
+                let error =
+                    admit_query(query, serde_json::json!({}), &limits).expect_err("refused");
+                assert_eq!(
+                    code_of(&error).as_deref(),
+                    Some(code),
+                    "{query}, try {attempt}"
+                );
+            }
+            assert!(document_cache::shared().get(query, &limits).is_none());
+        }
+    }
 
     fn check_query(query: &str, limits: Limits) -> Result<(), LimitError> {
         let document = async_graphql::parser::parse_query(query).expect("parses");
