@@ -8,7 +8,8 @@
 //! **Verified-token cache.** The gateway and every service verify the same bearer token on
 //! every request, so a verifier remembers the tokens it accepted ([`TOKEN_CACHE_ENTRIES`]
 //! at most, keyed by the token's SHA-256) with the identity they prove, and answers a token
-//! it has seen from memory while all of these hold:
+//! it has seen from memory while all of these hold (tokens longer than
+//! [`TOKEN_CACHE_MAX_TOKEN_BYTES`] are not cached):
 //! - **Not expired.** An entry is used only while the clock is before the token's `exp`
 //!   (the leeway is not added: at `exp` the token is verified in full again, which applies
 //!   the leeway exactly as before). A token accepted only thanks to the leeway is never
@@ -36,9 +37,12 @@ use super::jwks::JwksCache;
 use super::{AuthError, AuthSettings, Identity, TokenVerifier};
 
 /// Most tokens one verifier remembers (see the module documentation). An entry holds the
-/// identity (subject and roles, bounded by the size of the token) and, for JWKS tokens,
-/// the key id and a copy of the public key.
+/// identity (subject and roles, smaller than the token) and, for JWKS tokens, the key id
+/// and a copy of the public key: a few KiB at most, so the cache stays within tens of MiB.
 pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
+/// Longest token cached; longer tokens (far beyond any real identity provider's) are
+/// verified in full every time.
+pub const TOKEN_CACHE_MAX_TOKEN_BYTES: usize = 4 * 1024;
 
 /// Verifies tokens with the key material of [`AuthSettings`].
 pub struct JwtVerifier {
@@ -223,7 +227,10 @@ impl JwtVerifier {
     /// bounds its entries by `now`; `jsonwebtoken` reads the clock itself.
     async fn verify_at(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
         let digest = TokenCache::digest(token);
-        if let Some(hit) = self.cache.get(&digest, now) {
+        let cached = (token.len() <= TOKEN_CACHE_MAX_TOKEN_BYTES)
+            .then(|| self.cache.get(&digest, now))
+            .flatten();
+        if let Some(hit) = cached {
             match (hit.jwks_key, &self.jwks) {
                 (None, _) => return Ok(hit.identity),
                 (Some((kid, alg, verified_with)), Some(jwks)) => {
@@ -268,7 +275,7 @@ impl JwtVerifier {
                 )));
             }
         };
-        if let Some(exp) = exp {
+        if let Some(exp) = exp.filter(|_| token.len() <= TOKEN_CACHE_MAX_TOKEN_BYTES) {
             let verified = Verified {
                 identity: identity.clone(),
                 exp,
@@ -406,6 +413,17 @@ mod tests {
         let identity = verifier.verify(&token).await.expect("within the leeway");
 
         assert_eq!(identity.subject, "ada");
+        assert_eq!(verifier.cache.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn tokens_longer_than_the_bound_are_verified_but_not_cached() {
+        let role = "r".repeat(TOKEN_CACHE_MAX_TOKEN_BYTES);
+        let (verifier, token) = verifier_and_token(&[&role]).await;
+
+        let identity = verifier.verify(&token).await.expect("verifies");
+
+        assert_eq!(identity.roles, vec![role]);
         assert_eq!(verifier.cache.len(), 0);
     }
 
