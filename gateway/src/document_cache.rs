@@ -73,6 +73,11 @@ impl DocumentCache {
         }
     }
 
+    /// Whether a text like `query` is cached at all (so callers clone a document only then).
+    pub fn caches(&self, query: &str) -> bool {
+        self.max_entries > 0 && query.len() <= self.max_query_bytes
+    }
+
     /// The document of `query` if it was accepted under `limits`.
     pub fn get(&self, query: &str, limits: &Limits) -> Option<Arc<ExecutableDocument>> {
         if query.len() > self.max_query_bytes {
@@ -89,7 +94,7 @@ impl DocumentCache {
     /// Remembers that `query` parsed into `document` and was accepted under `limits`
     /// (replacing an entry of the same text accepted under other limits).
     pub fn insert(&self, query: &str, limits: Limits, document: ExecutableDocument) {
-        if query.len() > self.max_query_bytes || self.max_entries == 0 {
+        if !self.caches(query) {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -164,6 +169,7 @@ mod tests {
         assert_eq!(by_bytes.size(), (2, 10));
 
         let long = format!("{{ {} }}", "a ".repeat(10));
+        assert!(!by_bytes.caches(&long));
         by_bytes.insert(&long, limits, parsed(&long));
         assert!(by_bytes.get(&long, &limits).is_none(), "too long to cache");
         assert_eq!(by_bytes.size(), (2, 10));

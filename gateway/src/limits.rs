@@ -161,7 +161,9 @@ pub fn admit(request: &mut async_graphql::Request, limits: &Limits) -> Result<()
     let document = async_graphql::parser::parse_query(&request.query)
         .map_err(|error| coded_error(PARSE_FAILED, error.to_string()))?;
     check(&document, limits)?;
-    documents.insert(&request.query, *limits, document.clone());
+    if documents.caches(&request.query) {
+        documents.insert(&request.query, *limits, document.clone());
+    }
     check_operation_variables(&document, request)?;
     request.set_parsed_query(document);
     request.data.insert(Admitted);
