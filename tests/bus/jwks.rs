@@ -219,7 +219,13 @@ async fn a_rotated_file_is_read_again_when_a_new_key_id_arrives() {
         let client = client.clone();
         async move {
             client
-                .whoami_with(echo("who"), CallOptions::default().bearer_token(&token))
+                .whoami_with(
+                    echo("who"),
+                    // Generous, so a loaded machine gives a late answer, never a timeout.
+                    CallOptions::default()
+                        .bearer_token(&token)
+                        .timeout(PATIENCE),
+                )
                 .await
         }
     };
