@@ -8,6 +8,9 @@
 //! - `store`: a static async-graphql schema in this process ([`in_process`]) whose resolver
 //!   reads the same SQLite file through its own `Collection<TodoRecord>`;
 //! - `memory`: the same schema resolving from a `Vec` (an upper bound, no store);
+//! - `hand`: the hand-written baseline of issue 8 ([`hand`]): a minimal axum handler
+//!   sending one raw async-nats request with a prost body to a raw subscriber that answers
+//!   from memory (no JWT, no SQLite);
 //! - with `--breakdown`, the pieces: `canned` (HTTP + token verification answering
 //!   prepared bytes: the floor of HTTP and of the load generator), `bus-call` (the
 //!   generated `TodosClient::list_by_owner` over the bus: the hop without HTTP or
@@ -19,6 +22,7 @@
 //! turns request by request; then throughput, `concurrency` connections looping for a
 //! fixed time, one target after the other.
 
+mod hand;
 mod http;
 mod in_process;
 
@@ -64,7 +68,12 @@ const ITEMS: usize = 10;
 /// run with `--breakdown` takes).
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// Width of the target column in tables and progress lines.
-const LABEL_WIDTH: usize = 27;
+const LABEL_WIDTH: usize = 30;
+/// The full path's CPU per request may be at most this multiple of the hand-written
+/// path's (bench + nats-server), and so may its load p99 (issue 8).
+const HAND_CPU_RATIO: f64 = 2.0;
+/// The full path's throughput must reach this fraction of the hand-written path's.
+const HAND_THROUGHPUT_RATIO: f64 = 0.5;
 /// The query every HTTP target answers.
 const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
                      { todos { id title completed createdAt } } }";
@@ -82,6 +91,8 @@ pub fn parse_options(args: impl Iterator<Item = String>) -> Result<Options> {
 pub(crate) enum Target {
     /// HTTP → gateway → bus → todos service → SQLite.
     Full,
+    /// HTTP → axum handler → one raw async-nats request (prost) → raw subscriber, memory.
+    Hand,
     /// HTTP → static async-graphql schema → the same SQLite file, in this process.
     Store,
     /// HTTP → static async-graphql schema → a `Vec` in memory.
@@ -95,9 +106,10 @@ pub(crate) enum Target {
 }
 
 impl Subject for Target {
-    const DEFAULT: &'static [Self] = &[Target::Full, Target::Store, Target::Memory];
+    const DEFAULT: &'static [Self] = &[Target::Full, Target::Hand, Target::Store, Target::Memory];
     const NAMES: &'static [(Self, &'static str)] = &[
         (Target::Full, "full"),
+        (Target::Hand, "hand"),
         (Target::Store, "store"),
         (Target::Memory, "memory"),
         (Target::Canned, "canned"),
@@ -108,6 +120,7 @@ impl Subject for Target {
     fn label(self) -> &'static str {
         match self {
             Target::Full => "full path (gateway+bus)",
+            Target::Hand => "hand-written (axum+async-nats)",
             Target::Store => "in-process, store",
             Target::Memory => "in-process, memory (bound)",
             Target::Canned => "HTTP+auth, canned body",
@@ -136,10 +149,15 @@ struct Fixture {
     _dir: tempfile::TempDir,
     /// The todos service.
     todos: todos::Application,
-    /// The gateway's and the in-process server's serving tasks.
+    /// The gateway's, the in-process server's and the hand-written handler's serving
+    /// tasks.
     servers: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The hand-written responder.
+    responder: JoinHandle<()>,
     /// The full path.
     full: Arc<HttpTarget>,
+    /// The hand-written axum → async-nats → subscriber path.
+    hand: Arc<HttpTarget>,
     /// In-process, from the store.
     store: Arc<HttpTarget>,
     /// In-process, from memory.
@@ -257,15 +275,48 @@ impl Fixture {
         let canned = check(in_process::CANNED_PATH)
             .await
             .context("the canned first answer")?;
+
+        // The hand-written path: its responder holds the 10 todos as the service answers
+        // them (prost), each side on its own NATS connection.
+        let listed = client
+            .list_by_owner(ListTodosByOwnerRequest {
+                owner_id: OWNER.into(),
+                page: Some(PageRequest {
+                    limit: 10,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .context("listing the todos for the hand-written responder")?;
+        let responder = hand::responder(&url, listed.todos).await?;
+        let hand_client = async_nats::connect(&url)
+            .await
+            .context("connecting the hand-written handler")?;
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("binding the hand-written handler")?;
+        let hand_addr = listener.local_addr()?;
+        let hand_router = hand::router(hand_client);
+        servers.push(tokio::spawn(async move {
+            axum::serve(listener, hand_router).await
+        }));
+        let hand = checked_target(
+            Post::new(hand_addr, hand::PATH, &token, body.clone())?,
+            &reference,
+        )
+        .await
+        .context("the hand-written first answer")?;
         Ok(Self {
             _server: server,
             _dir: dir,
             todos,
             servers,
+            responder,
             full: Arc::new(HttpTarget {
                 body_len: full.len(),
                 post: full_post,
             }),
+            hand,
             store,
             memory,
             canned,
@@ -288,6 +339,7 @@ impl Fixture {
         };
         match target {
             Target::Full => http(&self.full).await,
+            Target::Hand => http(&self.hand).await,
             Target::Store => http(&self.store).await,
             Target::Memory => http(&self.memory).await,
             Target::Canned => http(&self.canned).await,
@@ -301,6 +353,7 @@ impl Fixture {
         for server in &self.servers {
             server.abort();
         }
+        self.responder.abort();
         self.todos
             .run_until_stopped(async {})
             .await
@@ -502,6 +555,7 @@ pub async fn run(options: Options) -> Result<()> {
     fixture.stop().await?;
     print_table(&rounds, &options);
     print_verdict(&rounds);
+    print_hand_verdict(&rounds);
     Ok(())
 }
 
@@ -576,5 +630,98 @@ fn print_verdict(rounds: &[Vec<Measurement<Target>>]) {
          full/in-process(memory) = {:.3}",
         verdict(ratio >= TARGET_RATIO),
         totals[0] / totals[2],
+    );
+}
+
+/// The full path's figures over the hand-written path's in one round (or summed over
+/// rounds): req/s, CPU µs per request (bench + nats-server), load p99.
+#[derive(Debug, Clone, Copy, Default)]
+struct HandRatios {
+    /// Full req/s over hand-written req/s.
+    throughput: f64,
+    /// Full CPU per request over hand-written CPU per request.
+    cpu: f64,
+    /// Full load p99 over hand-written load p99.
+    p99: f64,
+}
+
+/// CPU µs per request of a measurement, bench process plus nats-server, if `/proc` told.
+fn total_cpu(m: &Measurement<Target>) -> Option<f64> {
+    Some(micros(m.load.bench_cpu?) + micros(m.load.server_cpu?))
+}
+
+/// Prints the full path against the hand-written path per round and over all rounds, with
+/// PASS/MISS for each of issue 8's three targets.
+fn print_hand_verdict(rounds: &[Vec<Measurement<Target>>]) {
+    let mut sums = [0.0; 6];
+    let mut counted = 0;
+    let line = |what: &str, full_cpu: f64, hand_cpu: f64, r: HandRatios| {
+        format!(
+            "{what}: full/hand-written CPU µs/req (bench+nats) = {full_cpu:.1}/{hand_cpu:.1} = \
+             {:.2} (target ≤ {HAND_CPU_RATIO}: {}); req/s = {:.3} (target ≥ \
+             {HAND_THROUGHPUT_RATIO}: {}); load p99 = {:.2} (target ≤ {HAND_CPU_RATIO}: {})",
+            r.cpu,
+            verdict(r.cpu <= HAND_CPU_RATIO),
+            r.throughput,
+            verdict(r.throughput >= HAND_THROUGHPUT_RATIO),
+            r.p99,
+            verdict(r.p99 <= HAND_CPU_RATIO),
+        )
+    };
+    for (index, measurements) in rounds.iter().enumerate() {
+        let (Some(full), Some(hand)) = (
+            find(measurements, Target::Full),
+            find(measurements, Target::Hand),
+        ) else {
+            continue;
+        };
+        let (Some(full_cpu), Some(hand_cpu)) = (total_cpu(full), total_cpu(hand)) else {
+            continue;
+        };
+        let (full_p99, hand_p99) = (micros(full.load.latency.p99), micros(hand.load.latency.p99));
+        if counted == 0 {
+            println!();
+        }
+        println!(
+            "{}",
+            line(
+                &format!("round {}", index + 1),
+                full_cpu,
+                hand_cpu,
+                HandRatios {
+                    throughput: full.throughput() / hand.throughput(),
+                    cpu: full_cpu / hand_cpu,
+                    p99: full_p99 / hand_p99,
+                },
+            )
+        );
+        for (sum, value) in sums.iter_mut().zip([
+            full.throughput(),
+            hand.throughput(),
+            full_cpu,
+            hand_cpu,
+            full_p99,
+            hand_p99,
+        ]) {
+            *sum += value;
+        }
+        counted += 1;
+    }
+    if counted == 0 {
+        return;
+    }
+    let n = f64::from(counted);
+    println!(
+        "{}",
+        line(
+            "all rounds (req/s summed; CPU, p99 averaged)",
+            sums[2] / n,
+            sums[3] / n,
+            HandRatios {
+                throughput: sums[0] / sums[1],
+                cpu: sums[2] / sums[3],
+                p99: sums[4] / sums[5],
+            },
+        )
     );
 }

@@ -19,8 +19,9 @@ usage: cargo run --release -p bench -- [BENCHMARK] [OPTIONS]
 
 benchmarks:
   bus      typed request/reply through Switchboard vs raw async-nats request/reply (default)
-  gateway  HTTP -> GraphQL gateway -> bus -> todos service -> store, vs async-graphql
-           resolving the same todos in process
+  gateway  HTTP -> GraphQL gateway -> bus -> todos service -> store, vs a hand-written
+           axum -> async-nats -> raw subscriber path and async-graphql resolving the same
+           todos in process
   help     print this text
 
 bus options:
@@ -43,8 +44,8 @@ gateway options:
   --rounds N        times every target is measured, alternating               (default 2)
   --breakdown       also measure the pieces: HTTP + token check answering canned bytes,
                     the todos rpc over the bus without HTTP/GraphQL, the store read alone
-  --only T[,T…]     measure only these targets, in this order: full, store, memory,
-                    canned, bus-call, store-find
+  --only T[,T…]     measure only these targets, in this order: full, hand, store,
+                    memory, canned, bus-call, store-find
 
 nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
 ";
