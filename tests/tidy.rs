@@ -106,9 +106,8 @@ fn subjects_are_never_written_by_hand() {
 fn tests_wait_for_conditions_instead_of_sleeping() {
     let mut offenders = Vec::new();
     for file in all_rust_files().into_iter().filter(|f| is_test_code(f)) {
-        // The probe handler's `sleep_ms` is work that takes time, asked for by a request;
-        // this file names what it looks for.
-        if file == Path::new("tests/bus/helpers.rs") || file == Path::new("tests/tidy.rs") {
+        // This file names what it looks for.
+        if file == Path::new("tests/tidy.rs") {
             continue;
         }
         let text = std::fs::read_to_string(repo().join(&file)).expect("readable source");

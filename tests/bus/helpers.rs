@@ -167,9 +167,6 @@ impl ProbeImpl {
         if request.panic {
             panic!("the probe was asked to panic");
         }
-        if request.sleep_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(u64::from(request.sleep_ms))).await;
-        }
         if request.forward {
             let downstream = EchoRequest {
                 text: request.text,

@@ -9,7 +9,7 @@ use switchboard::testing::NatsServer;
 use switchboard::{BusError, CallOptions, Context, ServiceError, ServiceRuntime, store};
 
 use crate::helpers::{
-    EchoRequest, Echoed, Outcome, ProbeHandler, World, connect, echo, echoed, memory_store,
+    EchoRequest, Echoed, Outcome, ProbeHandler, World, connect, echo, echoed, held, memory_store,
     probe_service,
 };
 
@@ -60,19 +60,22 @@ async fn a_key_reused_for_a_different_request_is_refused() {
 async fn concurrent_repeats_execute_once() {
     let world = World::new().await;
     let probe = world.start_probe().await;
-    let calls = (0..8).map(|_| {
-        let client = world.probe_client();
-        tokio::spawn(async move {
-            let slow = crate::helpers::EchoRequest {
-                text: "once".into(),
-                sleep_ms: 100,
-                ..Default::default()
-            };
-            client
-                .record_with(slow, CallOptions::default().idempotency_key("order-3"))
-                .await
+    // The first execution is held at the probe's gate, so the others arrive while it runs.
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = world.probe_client();
+            tokio::spawn(async move {
+                client
+                    .record_with(
+                        held("once"),
+                        CallOptions::default().idempotency_key("order-3"),
+                    )
+                    .await
+            })
         })
-    });
+        .collect();
+    probe.until_calls(1, "the first execution").await;
+    probe.release();
 
     let replies: Vec<_> = futures::future::join_all(calls)
         .await
