@@ -8,7 +8,7 @@
 pub mod config;
 
 /// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
-/// requests tell the handler what to do (sleep, panic, forward). Compiled with the crate
+/// requests tell the handler what to do (panic, forward). Compiled with the crate
 /// so tests of every crate and the benchmarks share one definition.
 pub mod proto {
     #![allow(missing_docs, clippy::all)]
@@ -116,26 +116,20 @@ impl NatsServer {
     /// The JSON a monitoring endpoint (e.g. `"/connz"`) answers; the server must have been
     /// started with [`Self::start_monitored`]. Blocking, with a 10 s timeout.
     pub fn monitor(&self, endpoint: &str) -> std::io::Result<serde_json::Value> {
-        use std::io::{Read, Write};
         let base = self
             .monitoring
             .as_deref()
             .ok_or_else(|| std::io::Error::other("the server was not started with monitoring"))?;
-        let address = base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            stream,
-            "GET {endpoint} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body)
-            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response}")))?;
-        serde_json::from_str(body).map_err(|e| std::io::Error::other(format!("{endpoint}: {e}")))
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let body = agent
+            .get(&format!("{base}{endpoint}"))
+            .call()
+            .and_then(|mut response| response.body_mut().read_to_string())
+            .map_err(|e| std::io::Error::other(format!("{endpoint}: {e}")))?;
+        serde_json::from_str(&body).map_err(|e| std::io::Error::other(format!("{endpoint}: {e}")))
     }
 
     /// Reads `nats-server_<pid>.ports`, which the server writes once it listens: the client

@@ -161,10 +161,7 @@ fn same_key(a: &DecodingKey, b: &DecodingKey) -> bool {
 
 /// Seconds since the Unix epoch, as `jsonwebtoken` reads the clock.
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::wire::unix_millis(SystemTime::now()) / 1000
 }
 
 impl JwtVerifier {
