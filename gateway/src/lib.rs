@@ -60,10 +60,8 @@ pub struct Application {
     router: axum::Router,
     local_addr: SocketAddr,
     websockets: Arc<Semaphore>,
-    max_websockets: usize,
     shutdown: watch::Sender<bool>,
-    header_read_timeout: Duration,
-    shutdown_grace: Duration,
+    settings: Arc<GatewaySettings>,
 }
 
 impl Application {
@@ -99,16 +97,12 @@ impl Application {
         tracing::info!(%local_addr, fields = schema.routes.len(), "gateway listening");
         let websockets = Arc::new(Semaphore::new(settings.max_websockets));
         let (shutdown, stopping) = watch::channel(false);
-        let (max_websockets, header_read_timeout, shutdown_grace) = (
-            settings.max_websockets,
-            settings.header_read_timeout,
-            settings.shutdown_grace,
-        );
+        let settings = Arc::new(settings);
         let state = AppState {
             schema: Arc::new(schema),
             bus,
             verifier,
-            settings: Arc::new(settings),
+            settings: settings.clone(),
             readiness: Arc::new(readiness),
             websockets: websockets.clone(),
             shutdown: stopping,
@@ -118,10 +112,8 @@ impl Application {
             router: http::router(state),
             local_addr,
             websockets,
-            max_websockets,
             shutdown,
-            header_read_timeout,
-            shutdown_grace,
+            settings,
         })
     }
 
@@ -143,12 +135,11 @@ impl Application {
             listener,
             router,
             websockets,
-            max_websockets,
             shutdown: stopping,
-            header_read_timeout,
-            shutdown_grace,
+            settings,
             ..
         } = self;
+        let header_read_timeout = settings.header_read_timeout;
         let mut connections = JoinSet::new();
         futures::pin_mut!(shutdown);
         let spawn = |connections: &mut JoinSet<()>, stream: TcpStream| {
@@ -194,10 +185,13 @@ impl Application {
             while connections.join_next().await.is_some() {}
             // Every WebSocket holds a permit until its task ends; all of them back means
             // every socket is closed.
-            let all = u32::try_from(max_websockets).unwrap_or(u32::MAX);
+            let all = u32::try_from(settings.max_websockets).unwrap_or(u32::MAX);
             let _ = websockets.acquire_many(all).await;
         };
-        if tokio::time::timeout(shutdown_grace, drained).await.is_err() {
+        if tokio::time::timeout(settings.shutdown_grace, drained)
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 connections = connections.len(),
                 "the grace period is over; closing the connections still open"

@@ -128,16 +128,23 @@ async fn execute(
         record(&operation, "rejected", started);
         return refuse(headers, error, StatusCode::BAD_REQUEST);
     }
+    let key_header = idempotency_key(headers);
     let operation_name = request.operation_name.clone();
-    let shape = match request.parsed_query() {
-        Ok(document) => limits::selected_operation(document, operation_name.as_deref()).map(|op| {
-            let root_fields = limits::root_fields(document, op, limits).unwrap_or(u64::MAX);
-            (op.ty, root_fields)
-        }),
+    let (is_mutation, single_root_field) = match request.parsed_query() {
+        Ok(document) => match limits::selected_operation(document, operation_name.as_deref()) {
+            Some(op) => {
+                let is_mutation = op.ty == OperationType::Mutation;
+                // Counting root fields expands fragments: done only for a keyed mutation.
+                let single = is_mutation
+                    && matches!(key_header, Ok(Some(_)))
+                    && limits::root_fields(document, op, limits).is_ok_and(|n| n == 1);
+                (is_mutation, single)
+            }
+            None => (false, false),
+        },
         // `admit` stored the parsed document, so this does not happen.
         Err(error) => return refuse(headers, error, StatusCode::BAD_REQUEST),
     };
-    let is_mutation = matches!(shape, Some((OperationType::Mutation, _)));
     if via_get && is_mutation {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -146,9 +153,9 @@ async fn execute(
         )
             .into_response();
     }
-    let idempotency_key = match idempotency_key(headers) {
+    let idempotency_key = match key_header {
         Ok(None) => None,
-        Ok(Some(key)) if matches!(shape, Some((OperationType::Mutation, 1))) => Some(key),
+        Ok(Some(key)) if single_root_field => Some(key),
         Ok(Some(_)) => {
             return request_error(
                 headers,
