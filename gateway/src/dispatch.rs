@@ -11,7 +11,7 @@ use async_graphql::ErrorExtensions;
 use bytes::Bytes;
 use switchboard::auth::Caller;
 use switchboard::bus::TraceContext;
-use switchboard::{Bus, BusError, CallOptions, Rpc};
+use switchboard::{Bus, BusError, CallOptions, Rpc, naming};
 
 /// What every bus request of one GraphQL request shares.
 pub struct RequestScope {
@@ -61,11 +61,7 @@ pub async fn call(
     rpc: &Rpc,
     payload: Bytes,
 ) -> Result<Bytes, async_graphql::Error> {
-    scope
-        .bus
-        .call_bytes(rpc, payload, scope.options())
-        .await
-        .map_err(|error| from_bus(rpc, error))
+    send(scope, rpc, payload, scope.options()).await
 }
 
 /// [`call`] for a root field: it carries the request's idempotency key, if any.
@@ -78,6 +74,15 @@ pub async fn call_root(
     if let Some(key) = &scope.idempotency_key {
         options = options.idempotency_key(key.clone());
     }
+    send(scope, rpc, payload, options).await
+}
+
+async fn send(
+    scope: &RequestScope,
+    rpc: &Rpc,
+    payload: Bytes,
+    options: CallOptions,
+) -> Result<Bytes, async_graphql::Error> {
     scope
         .bus
         .call_bytes(rpc, payload, options)
@@ -153,22 +158,18 @@ fn public_message(message: &str, fallback: &str) -> String {
     }
 }
 
-/// Whether `word` has the shape of an rpc subject: `<package>.v<major>.<rpc>`.
+/// Whether `word` has the shape of an rpc subject, `<package>.v<major>.<rpc>`, by the
+/// naming rule generated code uses.
 fn is_subject(word: &str) -> bool {
     let parts: Vec<&str> = word.split('.').collect();
-    let ident = |s: &str| {
+    let rpc = |s: &str| {
         !s.is_empty()
             && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     };
-    parts.len() >= 3
-        && parts.windows(3).any(|w| {
-            ident(w[0])
-                && w[1].len() > 1
-                && w[1].starts_with('v')
-                && w[1][1..].chars().all(|c| c.is_ascii_digit())
-                && ident(w[2])
-        })
+    parts
+        .windows(3)
+        .any(|w| naming::service_name(&format!("{}.{}", w[0], w[1])).is_some() && rpc(w[2]))
 }
 
 /// An error with `extensions.code = code`.
