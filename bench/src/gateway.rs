@@ -11,6 +11,9 @@
 //! - `hand`: the hand-written baseline of issue 8 ([`hand`]): a minimal axum handler
 //!   sending one raw async-nats request with a prost body to a raw subscriber that answers
 //!   from memory (no JWT, no SQLite);
+//! - `create`: the write path, the gateway's `createTodo` mutation through the bus into the
+//!   todos service's store, beside `hand-create`, the same insert by a minimal axum handler
+//!   into its own SQLite file with the same settings ([`hand_write`]);
 //! - with `--breakdown`, the pieces: `canned` (HTTP + token verification answering
 //!   prepared bytes: the floor of HTTP and of the load generator), `bus-call` (the
 //!   generated `TodosClient::list_by_owner` over the bus: the hop without HTTP or
@@ -23,6 +26,7 @@
 //! fixed time, one target after the other.
 
 mod hand;
+mod hand_write;
 mod http;
 mod in_process;
 
@@ -74,7 +78,15 @@ const LABEL_WIDTH: usize = 30;
 const HAND_CPU_RATIO: f64 = 2.0;
 /// The full path's throughput must reach this fraction of the hand-written path's.
 const HAND_THROUGHPUT_RATIO: f64 = 0.5;
-/// The query every HTTP target answers.
+/// The write path's throughput must reach this fraction of the hand-written insert's.
+const WRITE_THROUGHPUT_RATIO: f64 = 0.5;
+/// The mutation the write targets answer; the todos are the token subject's, titled
+/// [`WRITE_TITLE`].
+const CREATE: &str = "mutation($o:String!,$t:String!){ createTodo(ownerId:$o, title:$t) \
+                      { ... on Todo { id title } } }";
+/// The title of every todo the write targets create.
+const WRITE_TITLE: &str = "a todo the write benchmark created";
+/// The query every read target answers.
 const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
                      { todos { id title completed createdAt } } }";
 
@@ -103,10 +115,21 @@ pub(crate) enum Target {
     BusCall,
     /// `Collection::find` of the same page, no HTTP, no GraphQL.
     StoreFind,
+    /// HTTP → gateway `createTodo` → bus → todos service → SQLite insert.
+    Create,
+    /// HTTP → axum handler → SQLite insert, the same settings.
+    HandCreate,
 }
 
 impl Subject for Target {
-    const DEFAULT: &'static [Self] = &[Target::Full, Target::Hand, Target::Store, Target::Memory];
+    const DEFAULT: &'static [Self] = &[
+        Target::Full,
+        Target::Hand,
+        Target::Store,
+        Target::Memory,
+        Target::Create,
+        Target::HandCreate,
+    ];
     const NAMES: &'static [(Self, &'static str)] = &[
         (Target::Full, "full"),
         (Target::Hand, "hand"),
@@ -115,6 +138,8 @@ impl Subject for Target {
         (Target::Canned, "canned"),
         (Target::BusCall, "bus-call"),
         (Target::StoreFind, "store-find"),
+        (Target::Create, "create"),
+        (Target::HandCreate, "hand-create"),
     ];
 
     fn label(self) -> &'static str {
@@ -126,18 +151,49 @@ impl Subject for Target {
             Target::Canned => "HTTP+auth, canned body",
             Target::BusCall => "bus call, no HTTP/GraphQL",
             Target::StoreFind => "store read, no HTTP/GraphQL",
+            Target::Create => "createTodo, full path",
+            Target::HandCreate => "createTodo, hand-written",
         }
     }
 }
 
-/// An HTTP target: its prepared request and the length every correct answer has.
+/// An HTTP target: its prepared request and what every correct answer looks like.
 #[derive(Debug, Clone)]
 struct HttpTarget {
     /// The request.
     post: Post,
-    /// Bytes of the verified first answer; the 10 todos never change, so every later
-    /// answer has exactly this length.
-    body_len: usize,
+    /// How an answer is checked.
+    answer: Expected,
+}
+
+/// What a correct answer of an HTTP target is.
+#[derive(Debug, Clone, Copy)]
+enum Expected {
+    /// A read: exactly as many bytes as the verified first answer (the 10 todos never
+    /// change).
+    Length(usize),
+    /// A write: a new todo with its id and [`WRITE_TITLE`].
+    Created,
+}
+
+impl Expected {
+    /// Whether `body` is a correct answer.
+    fn accepts(self, body: &[u8]) -> bool {
+        match self {
+            Expected::Length(len) => body.len() == len,
+            Expected::Created => created_todo(body).is_some(),
+        }
+    }
+}
+
+/// The id of the todo a `createTodo` answer reports, if it is a complete answer without
+/// errors and with [`WRITE_TITLE`].
+fn created_todo(body: &[u8]) -> Option<String> {
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    let todo = &answer["data"]["createTodo"];
+    (answer.get("errors").is_none() && todo["title"] == WRITE_TITLE)
+        .then(|| todo["id"].as_str().map(str::to_owned))
+        .flatten()
 }
 
 /// Everything a run serves and calls: nats-server, the todos service, the gateway, the
@@ -164,6 +220,10 @@ struct Fixture {
     memory: Arc<HttpTarget>,
     /// HTTP + auth floor.
     canned: Arc<HttpTarget>,
+    /// `createTodo` through the gateway.
+    create: Arc<HttpTarget>,
+    /// The hand-written insert.
+    hand_create: Arc<HttpTarget>,
     /// The generated client, carrying the token, over its own connection.
     client: TodosClient,
     /// The in-process server's view of the todos collection.
@@ -306,6 +366,36 @@ impl Fixture {
         )
         .await
         .context("the hand-written first answer")?;
+
+        // The write path, and the hand-written insert into a file of its own.
+        let create_body = Bytes::from(
+            json!({ "query": CREATE, "variables": { "o": OWNER, "t": WRITE_TITLE } }).to_string(),
+        );
+        let create = checked_write(Post::new(
+            gateway_addr,
+            "/graphql",
+            &token,
+            create_body.clone(),
+        )?)
+        .await
+        .context("the full path's first createTodo")?;
+        let hand_db = hand_write::open(&dir.path().join("hand.db"))?;
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("binding the hand-written insert handler")?;
+        let hand_create_addr = listener.local_addr()?;
+        let hand_create_router = hand_write::router(hand_db);
+        servers.push(tokio::spawn(async move {
+            axum::serve(listener, hand_create_router).await
+        }));
+        let hand_create = checked_write(Post::new(
+            hand_create_addr,
+            hand_write::PATH,
+            &token,
+            create_body,
+        )?)
+        .await
+        .context("the hand-written first insert")?;
         Ok(Self {
             _server: server,
             _dir: dir,
@@ -313,9 +403,11 @@ impl Fixture {
             servers,
             responder,
             full: Arc::new(HttpTarget {
-                body_len: full.len(),
+                answer: Expected::Length(full.len()),
                 post: full_post,
             }),
+            create,
+            hand_create,
             hand,
             store,
             memory,
@@ -343,6 +435,8 @@ impl Fixture {
             Target::Store => http(&self.store).await,
             Target::Memory => http(&self.memory).await,
             Target::Canned => http(&self.canned).await,
+            Target::Create => http(&self.create).await,
+            Target::HandCreate => http(&self.hand_create).await,
             Target::BusCall => Ok(Worker::Bus(self.client.clone())),
             Target::StoreFind => Ok(Worker::Store(self.collection.clone())),
         }
@@ -365,7 +459,23 @@ impl Fixture {
 async fn checked_target(post: Post, reference: &Value) -> Result<Arc<HttpTarget>> {
     let (_, text) = first_answer(&post, Some(reference)).await?;
     Ok(Arc::new(HttpTarget {
-        body_len: text.len(),
+        answer: Expected::Length(text.len()),
+        post,
+    }))
+}
+
+/// `post` as a write target, once it answered a created todo.
+async fn checked_write(post: Post) -> Result<Arc<HttpTarget>> {
+    let mut connection = Connection::open(post.addr).await?;
+    let (status, body) = connection.send(&post).await?;
+    ensure!(
+        status.is_success() && created_todo(&body).is_some(),
+        "{} answered {status}, not a created todo: {}",
+        post.path,
+        String::from_utf8_lossy(&body)
+    );
+    Ok(Arc::new(HttpTarget {
+        answer: Expected::Created,
         post,
     }))
 }
@@ -449,11 +559,10 @@ impl Call for Worker {
             Worker::Http { connection, target } => {
                 let (status, body) = connection.send(&target.post).await?;
                 ensure!(
-                    status.is_success() && body.len() == target.body_len,
-                    "{} answered {status} with {} bytes, not {}: {}",
+                    status.is_success() && target.answer.accepts(&body),
+                    "{} answered {status}, not {:?}: {}",
                     target.post.path,
-                    body.len(),
-                    target.body_len,
+                    target.answer,
                     String::from_utf8_lossy(&body)
                 );
             }
@@ -536,17 +645,18 @@ pub async fn run(options: Options) -> Result<()> {
     let fixture = Fixture::start().await?;
     let targets = options.chosen();
     println!(
-        "gateway: todos(ownerId) returning {ITEMS} items; per round, {} warm-up requests per \
-         target; {} sequential requests per target over one keep-alive connection, the \
-         targets taking turns request by request; then {} connections for {:.1} s per \
-         target, one target after another; {} round(s); {}-byte request body, {}-byte answer",
+        "gateway: todos(ownerId) returning {ITEMS} items, and createTodo; per round, {} \
+         warm-up requests per target; {} sequential requests per target over one keep-alive \
+         connection, the targets taking turns request by request; then {} connections for \
+         {:.1} s per target, one target after another; {} round(s); {}-byte request body, \
+         {:?} (read)",
         options.warmup,
         options.requests,
         options.concurrency,
         options.duration.as_secs_f64(),
         options.rounds,
         fixture.full.post.body.len(),
-        fixture.full.body_len,
+        fixture.full.answer,
     );
     let rounds = report::rounds(&options, LABEL_WIDTH, async || {
         round(&fixture, &targets, &options).await
@@ -556,6 +666,7 @@ pub async fn run(options: Options) -> Result<()> {
     print_table(&rounds, &options);
     print_verdict(&rounds);
     print_hand_verdict(&rounds);
+    print_write_verdict(&rounds);
     Ok(())
 }
 
@@ -618,7 +729,7 @@ fn print_verdict(rounds: &[Vec<Measurement<Target>>]) {
         );
         totals[0] += full.throughput();
         totals[1] += store.throughput();
-        totals[2] += memory.unwrap_or(f64::NAN);
+        totals[2] += memory.unwrap_or_default();
         counted += 1;
     }
     if counted == 0 {
@@ -626,10 +737,13 @@ fn print_verdict(rounds: &[Vec<Measurement<Target>>]) {
     }
     let ratio = totals[0] / totals[1];
     println!(
-        "all rounds: full/in-process(store) req/s = {ratio:.3} (target ≥ {TARGET_RATIO}: {}); \
-         full/in-process(memory) = {:.3}",
+        "all rounds: full/in-process(store) req/s = {ratio:.3} (target ≥ {TARGET_RATIO}: {}){}",
         verdict(ratio >= TARGET_RATIO),
-        totals[0] / totals[2],
+        if totals[2] > 0.0 {
+            format!("; full/in-process(memory) = {:.3}", totals[0] / totals[2])
+        } else {
+            String::new()
+        },
     );
 }
 
@@ -724,4 +838,40 @@ fn print_hand_verdict(rounds: &[Vec<Measurement<Target>>]) {
             },
         )
     );
+}
+
+/// Prints the write path against the hand-written insert per round and over all rounds
+/// (req/s summed), with PASS/MISS against issue 8's write target.
+fn print_write_verdict(rounds: &[Vec<Measurement<Target>>]) {
+    let mut sums = [0.0; 2];
+    for (index, measurements) in rounds.iter().enumerate() {
+        let (Some(full), Some(hand)) = (
+            find(measurements, Target::Create),
+            find(measurements, Target::HandCreate),
+        ) else {
+            continue;
+        };
+        if sums[1] == 0.0 {
+            println!();
+        }
+        let ratio = full.throughput() / hand.throughput();
+        println!(
+            "round {}: createTodo full/hand-written req/s = {:.0}/{:.0} = {ratio:.3} (target ≥ \
+             {WRITE_THROUGHPUT_RATIO}: {})",
+            index + 1,
+            full.throughput(),
+            hand.throughput(),
+            verdict(ratio >= WRITE_THROUGHPUT_RATIO),
+        );
+        sums[0] += full.throughput();
+        sums[1] += hand.throughput();
+    }
+    if sums[1] > 0.0 {
+        let ratio = sums[0] / sums[1];
+        println!(
+            "all rounds: createTodo full/hand-written req/s = {ratio:.3} (target ≥ \
+             {WRITE_THROUGHPUT_RATIO}: {})",
+            verdict(ratio >= WRITE_THROUGHPUT_RATIO),
+        );
+    }
 }

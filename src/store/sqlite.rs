@@ -21,16 +21,25 @@
 //! embedded store is meant for one machine, where throughput matters more.
 //!
 //! # Concurrency
-//! rusqlite is synchronous, so every call runs on tokio's blocking pool, and one connection
-//! behind a mutex serialises them. That also makes the outbox sequence follow commit order.
+//! rusqlite is synchronous. Writes run on tokio's blocking pool on one connection behind a
+//! mutex, which serialises them and makes the outbox sequence follow commit order.
+//!
+//! Reads of a file database use [`READERS`] read-only connections of their own (WAL lets
+//! them read while a write is in progress, each seeing the last committed state). A read
+//! takes a free reader and runs on the calling task: an indexed lookup of a page (at most
+//! [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE) records) is short, and handing it to the blocking
+//! pool and back cost more than the query itself (issue 8's profile, `bench/README.md`). If
+//! every reader is busy, the read waits for one on the blocking pool instead. An in-memory
+//! database is private to its one connection, so its reads go through the writer.
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params_from_iter};
 
 use super::{
     OutboxEntry, Page, Query, Record, Store, StoreError, Transaction, Write, page_size,
@@ -47,6 +56,9 @@ use writes::{apply, create_table, insert_outbox};
 /// (a second process, or the `sqlite3` shell) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many read-only connections a file database keeps beside its writer.
+const READERS: usize = 4;
+
 /// The outbox table. Collection tables all start with `doc_`, so it cannot clash with one.
 const OUTBOX_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sb_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,6 +74,10 @@ const OUTBOX_COLLECTION: &str = "outbox";
 /// The embedded [`Store`]. Cheap to share: clone the `Arc` that [`super::open`] returns.
 pub struct SqliteStore {
     db: Arc<Mutex<Db>>,
+    /// Read-only connections to the same file; empty for an in-memory database.
+    readers: Arc<[Mutex<Db>]>,
+    /// Which reader a read that found them all busy waits for (round robin).
+    next_reader: AtomicUsize,
 }
 
 /// The connection and what we know about its schema.
@@ -76,20 +92,39 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and its parent directories.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        Self::start(move || {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).or_backend()?;
+        let store = Self::start({
+            let path = path.clone();
+            move || {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).or_backend()?;
+                }
+                let conn = Connection::open(&path).or_backend()?;
+                // WAL lets readers in other processes work during a write; see the module docs
+                // for what synchronous=NORMAL trades away.
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+                    .or_backend()?;
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .or_backend()?;
+                Ok(conn)
             }
-            let conn = Connection::open(&path).or_backend()?;
-            // WAL lets readers in other processes work during a write; see the module docs
-            // for what synchronous=NORMAL trades away.
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-                .or_backend()?;
-            conn.pragma_update(None, "synchronous", "NORMAL")
-                .or_backend()?;
-            Ok(conn)
+        })
+        .await?;
+        // Opened after the writer switched the file to WAL, so they read alongside it.
+        let readers = tokio::task::spawn_blocking(move || {
+            (0..READERS)
+                .map(|_| {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    let conn = Connection::open_with_flags(&path, flags).or_backend()?;
+                    Db::configure(conn).map(Mutex::new)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
         })
         .await
+        .or_backend()??;
+        Ok(Self {
+            readers: readers.into(),
+            ..store
+        })
     }
 
     /// A private in-memory database that disappears with the store, for tests.
@@ -101,27 +136,45 @@ impl SqliteStore {
         connect: impl FnOnce() -> Result<Connection, StoreError> + Send + 'static,
     ) -> Result<Self, StoreError> {
         let db = tokio::task::spawn_blocking(move || {
-            let conn = connect()?;
-            conn.busy_timeout(BUSY_TIMEOUT).or_backend()?;
-            // With the query planner stability guarantee a cached statement keeps its plan
-            // instead of being re-prepared whenever a bound value could change it: the
-            // gateway benchmark measured `find` going from 15 µs to 4 µs, same plan.
-            conn.set_db_config(
-                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-                true,
-            )
-            .or_backend()?;
-            conn.execute_batch(OUTBOX_SCHEMA).or_backend()?;
-            Ok::<_, StoreError>(Db {
-                conn,
-                tables: HashSet::new(),
-            })
+            let db = Db::configure(connect()?)?;
+            db.conn.execute_batch(OUTBOX_SCHEMA).or_backend()?;
+            Ok::<_, StoreError>(db)
         })
         .await
         .or_backend()??;
         Ok(Self {
             db: Arc::new(Mutex::new(db)),
+            readers: Arc::new([]),
+            next_reader: AtomicUsize::new(0),
         })
+    }
+
+    /// Runs the read `work` on a free reader, on the calling task; see the module docs.
+    async fn read<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        if self.readers.is_empty() {
+            return self.run(work).await;
+        }
+        for reader in self.readers.iter() {
+            match reader.try_lock() {
+                Ok(mut db) => return work(&mut db),
+                // Safe to use for the reason given in `run`; a reader never writes.
+                Err(TryLockError::Poisoned(poisoned)) => return work(&mut poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let readers = Arc::clone(&self.readers);
+        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
+        tokio::task::spawn_blocking(move || {
+            let mut db = readers[index]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            work(&mut db)
+        })
+        .await
+        .or_backend()?
     }
 
     /// Runs `work` on the blocking pool with the connection locked.
@@ -192,7 +245,7 @@ impl Store for SqliteStore {
     async fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, StoreError> {
         validate_name(collection)?;
         let (collection, id) = (collection.to_owned(), id.to_owned());
-        self.run(move |db| {
+        self.read(move |db| {
             if !db.table_exists(&collection)? {
                 return Ok(None);
             }
@@ -209,7 +262,7 @@ impl Store for SqliteStore {
 
     async fn find(&self, query: Query) -> Result<Page, StoreError> {
         validate_query(&query)?;
-        self.run(move |db| {
+        self.read(move |db| {
             if !db.table_exists(&query.collection)? {
                 return Ok(Page {
                     records: Vec::new(),
@@ -338,6 +391,23 @@ impl Store for SqliteStore {
 }
 
 impl Db {
+    /// Sets up a new connection the way every connection of the store needs it.
+    fn configure(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT).or_backend()?;
+        // With the query planner stability guarantee a cached statement keeps its plan
+        // instead of being re-prepared whenever a bound value could change it: the
+        // gateway benchmark measured `find` going from 15 µs to 4 µs, same plan.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .or_backend()?;
+        Ok(Self {
+            conn,
+            tables: HashSet::new(),
+        })
+    }
+
     /// Whether the collection's table exists; a collection never written to has none.
     fn table_exists(&mut self, collection: &str) -> Result<bool, StoreError> {
         if self.tables.contains(collection) {
