@@ -13,6 +13,11 @@ mod stats;
 
 use anyhow::bail;
 
+/// mimalloc instead of glibc's malloc: allocation was 12 % of the full path's profile
+/// (`bench/README.md`, issue 8).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What `help` prints.
 const USAGE: &str = "\
 usage: cargo run --release -p bench -- [BENCHMARK] [OPTIONS]

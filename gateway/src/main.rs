@@ -2,6 +2,11 @@
 
 use gateway::settings::GatewaySettings;
 
+/// mimalloc instead of glibc's malloc: allocation was 12 % of the full path's profile
+/// (`bench/README.md`, issue 8).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `gateway print-schema` prints the SDL the contracts produce, and nothing else.
