@@ -83,8 +83,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         test_set.push(file);
     }
+    let extern_modules = externs
+        .iter()
+        .map(|package| {
+            let module = format!("::switchboard::proto::{}", package.replace('.', "::"));
+            (package.clone(), module)
+        })
+        .collect();
     test_config
-        .service_generator(Box::new(service_generator::NatsServiceGenerator::new(pool)))
+        .service_generator(Box::new(
+            service_generator::NatsServiceGenerator::new(pool).with_externs(extern_modules),
+        ))
         .compile_fds(prost_types::FileDescriptorSet { file: test_set })?;
     Ok(())
 }

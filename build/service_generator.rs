@@ -7,7 +7,11 @@
 //!   retry policy), the single place both sides take their wire names from;
 //! - `UsersClient`: one async method per rpc (and a `*_with` twin taking `CallOptions`);
 //! - `UsersHandler`: the trait a service implements, one async method per rpc;
-//! - `users_service(handler)`: the `switchboard::ServiceDefinition` that serves it.
+//! - `users_service(handler)`: the `switchboard::ServiceDefinition` that serves it;
+//! - for the package's messages marked `(switchboard.v1.event)`: `users_events`, one
+//!   `switchboard::EventType` per event, and `impl switchboard::Event` for each message;
+//! - for the events the service consumes (`(switchboard.v1.consumes)`): `UsersConsumer`,
+//!   one async method per handler, which `users_service` then also requires.
 //!
 //! A reply whose only content is a `oneof outcome` is unwrapped: the client returns
 //! and the handler produces the outcome enum itself, so callers `match` domain cases.
@@ -15,7 +19,7 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use heck::{ToShoutySnakeCase, ToSnakeCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use prost_reflect::DescriptorPool;
 
 /// Marks the server side of generated code (handler traits, service definitions, reply
@@ -29,6 +33,39 @@ pub struct NatsServiceGenerator {
     pool: DescriptorPool,
     /// Packages already given a service: one service per package keeps one name per service.
     packages: HashSet<String>,
+    /// Packages generated elsewhere and the Rust path of their module
+    /// (`users.v1` → `::switchboard::proto::users::v1`), for consumed events' types.
+    externs: Vec<(String, String)>,
+}
+
+/// An event message of the package being generated.
+struct EventPlan {
+    /// Rust name of the message (`UserDeleted`).
+    rust: String,
+    /// Name of its `EventType` constant (`USER_DELETED`).
+    constant: String,
+    /// Full proto name (`users.v1.UserDeleted`).
+    full_name: String,
+    /// `events.users.user_deleted`.
+    subject: String,
+    /// Snake-case Rust name of the key field, when the event declares one.
+    key: Option<String>,
+}
+
+/// An event the service consumes.
+struct ConsumerPlan {
+    /// Method of the consumer trait (`delete_owned_todos`).
+    method: String,
+    /// Name of its `EventConsumer` constant (`DELETE_OWNED_TODOS`).
+    constant: String,
+    /// The handler's proto name (`DeleteOwnedTodos`).
+    handler: String,
+    /// Rust path of the event message, from the generated module.
+    event_type: String,
+    /// Rust path of the event's `EventType` constant.
+    event_constant: String,
+    /// The event's full proto name.
+    event_name: String,
 }
 
 /// What the generator knows about one rpc.
@@ -61,7 +98,89 @@ impl NatsServiceGenerator {
         Self {
             pool,
             packages: HashSet::new(),
+            externs: Vec::new(),
         }
+    }
+
+    /// Names the Rust module of each package generated elsewhere (see `externs`).
+    pub fn with_externs(mut self, externs: Vec<(String, String)>) -> Self {
+        self.externs = externs;
+        self
+    }
+
+    /// The event messages of `package`, in declaration order.
+    fn events(&self, package: &str) -> Vec<EventPlan> {
+        let service = crate::naming::service_name(package).unwrap_or_default();
+        let mut events = Vec::new();
+        for message in self.pool.all_messages() {
+            if message.package_name() != package {
+                continue;
+            }
+            let spec = crate::contract::event_spec(&self.pool, &message)
+                .unwrap_or_else(|error| panic!("{error}"));
+            let Some(spec) = spec else { continue };
+            assert!(
+                message.parent_message().is_none(),
+                "{}: an event must be a top-level message",
+                message.full_name()
+            );
+            events.push(EventPlan {
+                rust: message.name().to_upper_camel_case(),
+                constant: message.name().to_shouty_snake_case(),
+                full_name: message.full_name().to_string(),
+                subject: crate::naming::event_subject(service, message.name()),
+                key: spec.key.map(|k| k.to_snake_case()),
+            });
+        }
+        events
+    }
+
+    /// The events `service` consumes.
+    fn consumers(&self, service: &prost_build::Service) -> Vec<ConsumerPlan> {
+        let full_service = format!("{}.{}", service.package, service.proto_name);
+        let descriptor = self
+            .pool
+            .get_service_by_name(&full_service)
+            .unwrap_or_else(|| panic!("{full_service} missing from the pool"));
+        let specs = crate::contract::consumers(&self.pool, &descriptor)
+            .unwrap_or_else(|error| panic!("{error}"));
+        specs
+            .into_iter()
+            .map(|spec| {
+                let package = spec.event.package_name();
+                let module = self.module_path(&service.package, package);
+                let owner = crate::naming::service_name(package).unwrap_or_else(|| {
+                    panic!(
+                        "{}: the event's package is not `<service>.v<major>`",
+                        spec.event.full_name()
+                    )
+                });
+                ConsumerPlan {
+                    method: spec.handler.to_snake_case(),
+                    constant: spec.handler.to_shouty_snake_case(),
+                    event_type: format!("{module}{}", spec.event.name().to_upper_camel_case()),
+                    event_constant: format!(
+                        "{module}{owner}_events::{}",
+                        spec.event.name().to_shouty_snake_case()
+                    ),
+                    event_name: spec.event.full_name().to_string(),
+                    handler: spec.handler,
+                }
+            })
+            .collect()
+    }
+
+    /// The Rust path prefix (ending in `::`) of package `target`'s module, as seen from
+    /// the module of package `from`.
+    fn module_path(&self, from: &str, target: &str) -> String {
+        if from == target {
+            return String::new();
+        }
+        if let Some((_, path)) = self.externs.iter().find(|(package, _)| package == target) {
+            return format!("{path}::");
+        }
+        let up = "super::".repeat(from.split('.').count());
+        format!("{up}{}::", target.replace('.', "::"))
     }
 
     fn plan(&self, service: &prost_build::Service, method: &prost_build::Method) -> RpcPlan {
@@ -133,10 +252,14 @@ impl prost_build::ServiceGenerator for NatsServiceGenerator {
             rpc_module: format!("{name}_rpc"),
             docs: service.comments.leading.clone(),
         };
-        write_constants(buf, &names, &rpcs);
+        let events = self.events(&service.package);
+        let consumers = self.consumers(&service);
+        write_constants(buf, &names, &rpcs, &consumers);
+        write_events(buf, &names, &service.package, &events);
         write_client(buf, &names, &rpcs);
         write_handler(buf, &names, &rpcs);
-        write_service(buf, &names, &rpcs);
+        write_consumer(buf, &names, &consumers);
+        write_service(buf, &names, &rpcs, !events.is_empty(), &consumers);
         write_reply_encoders(buf, &rpcs);
     }
 }
@@ -163,7 +286,7 @@ fn reply_type(rpc: &RpcPlan) -> &str {
     rpc.outcome.as_deref().unwrap_or(&rpc.output)
 }
 
-fn write_constants(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
+fn write_constants(buf: &mut String, names: &Names, rpcs: &[RpcPlan], consumers: &[ConsumerPlan]) {
     let module = &names.rpc_module;
     let _ = writeln!(
         buf,
@@ -194,9 +317,116 @@ fn write_constants(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     let all: Vec<&str> = rpcs.iter().map(|r| r.constant.as_str()).collect();
     let _ = writeln!(
         buf,
-        "    /// Every rpc of the service.\n    pub const ALL: &[::switchboard::Rpc] = &[{}];\n}}",
+        "    /// Every rpc of the service.\n    pub const ALL: &[::switchboard::Rpc] = &[{}];",
         all.join(", ")
     );
+    for consumer in consumers {
+        let _ = writeln!(
+            buf,
+            "    /// The `{handler}` consumer of `{event}`.\n\
+             \x20   pub const {constant}: ::switchboard::EventConsumer = ::switchboard::EventConsumer {{\n\
+             \x20       service: SERVICE,\n\
+             \x20       handler: \"{handler}\",\n\
+             \x20       durable: \"{durable}\",\n\
+             \x20       dead_letter_subject: \"{dlq}\",\n\
+             \x20       dead_letter_stream: \"{dlq_stream}\",\n\
+             \x20       event: super::{event_constant},\n\
+             \x20   }};",
+            handler = consumer.handler,
+            event = consumer.event_name,
+            constant = consumer.constant,
+            durable = crate::naming::consumer_name(&names.service, &consumer.handler),
+            dlq = crate::naming::dead_letter_subject(&names.service, &consumer.handler),
+            dlq_stream = crate::naming::dead_letter_stream(&names.service),
+            event_constant = consumer.event_constant,
+        );
+    }
+    let _ = writeln!(buf, "}}");
+}
+
+/// `<service>_events` with one `EventType` per event message, and `impl Event` for each.
+fn write_events(buf: &mut String, names: &Names, package: &str, events: &[EventPlan]) {
+    if events.is_empty() {
+        return;
+    }
+    let service = &names.service;
+    let stream = crate::naming::event_stream(service);
+    let major = package.rsplit('.').next().unwrap_or_default();
+    let _ = writeln!(
+        buf,
+        "/// The events of the `{service}` service: subjects, stream and schema version.\n\
+         pub mod {service}_events {{\n\
+         \x20   /// The JetStream stream holding every event of the service.\n\
+         \x20   pub const STREAM: &str = \"{stream}\";"
+    );
+    for event in events {
+        let _ = writeln!(
+            buf,
+            "    /// `{subject}`: {name}.\n\
+             \x20   pub const {constant}: ::switchboard::EventType = ::switchboard::EventType {{\n\
+             \x20       service: \"{service}\",\n\
+             \x20       name: \"{name}\",\n\
+             \x20       subject: \"{subject}\",\n\
+             \x20       stream: STREAM,\n\
+             \x20       schema_version: \"{major}\",\n\
+             \x20   }};",
+            subject = event.subject,
+            name = event.full_name,
+            constant = event.constant,
+        );
+    }
+    let all: Vec<&str> = events.iter().map(|e| e.constant.as_str()).collect();
+    let _ = writeln!(
+        buf,
+        "    /// Every event of the service.\n    pub const ALL: &[::switchboard::EventType] = &[{}];\n}}",
+        all.join(", ")
+    );
+    for event in events {
+        let key = match &event.key {
+            Some(field) => format!("&self.{field}"),
+            None => "\"\"".to_string(),
+        };
+        let _ = writeln!(
+            buf,
+            "impl ::switchboard::Event for {rust} {{\n\
+             \x20   const TYPE: ::switchboard::EventType = {service}_events::{constant};\n\
+             \x20   fn key(&self) -> &str {{\n\
+             \x20       {key}\n\
+             \x20   }}\n\
+             }}",
+            rust = event.rust,
+            constant = event.constant,
+        );
+    }
+}
+
+/// `<Service>Consumer`: one method per consumed event's handler.
+fn write_consumer(buf: &mut String, names: &Names, consumers: &[ConsumerPlan]) {
+    if consumers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        buf,
+        "/// The events a `{service}` service handles, each through a durable consumer: an\n\
+         /// event's effect must be committed with `ctx.commit`, which records the event id in\n\
+         /// the same transaction so a redelivered event has its effect once.\n\
+         {RUNTIME_ONLY}\n\
+         pub trait {rust}Consumer: ::core::marker::Send + ::core::marker::Sync + 'static {{",
+        service = names.service,
+        rust = names.rust,
+    );
+    for consumer in consumers {
+        let _ = writeln!(
+            buf,
+            "    /// Handles `{event}` (durable consumer `{durable}`).\n\
+             \x20   fn {method}(&self, ctx: ::switchboard::EventContext, event: {event_type}) -> impl ::core::future::Future<Output = ::core::result::Result<(), ::switchboard::ServiceError>> + ::core::marker::Send;",
+            event = consumer.event_name,
+            durable = crate::naming::consumer_name(&names.service, &consumer.handler),
+            method = consumer.method,
+            event_type = consumer.event_type,
+        );
+    }
+    let _ = writeln!(buf, "}}");
 }
 
 fn write_client(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
@@ -275,16 +505,26 @@ fn write_handler(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     let _ = writeln!(buf, "}}");
 }
 
-fn write_service(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
+fn write_service(
+    buf: &mut String,
+    names: &Names,
+    rpcs: &[RpcPlan],
+    has_events: bool,
+    consumers: &[ConsumerPlan],
+) {
+    let bounds = if consumers.is_empty() {
+        format!("{}Handler", names.rust)
+    } else {
+        format!("{rust}Handler + {rust}Consumer", rust = names.rust)
+    };
     let _ = writeln!(
         buf,
         "/// The `{service}` service: every rpc of `handler` as an endpoint, ready for `switchboard::ServiceRuntime`.\n\
          {RUNTIME_ONLY}\n\
-         pub fn {service}_service<H: {rust}Handler>(handler: H) -> ::switchboard::ServiceDefinition {{\n\
+         pub fn {service}_service<H: {bounds}>(handler: H) -> ::switchboard::ServiceDefinition {{\n\
          \x20   let handler = ::std::sync::Arc::new(handler);\n\
          \x20   ::switchboard::ServiceDefinition::new({module}::SERVICE, \"{description}\")",
         service = names.service,
-        rust = names.rust,
         module = names.rpc_module,
         description = names
             .docs
@@ -310,13 +550,34 @@ fn write_service(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
              \x20           let handler = handler.clone();\n\
              \x20           move |ctx: ::switchboard::Context, request: {input}| {{\n\
              \x20               let handler = handler.clone();\n\
-             \x20               async move {{ handler.{method}(ctx, request).await{wrap} }}\n\
+             \x20               async move {{ {rust}Handler::{method}(&*handler, ctx, request).await{wrap} }}\n\
              \x20           }}\n\
              \x20       }})",
             module = names.rpc_module,
             constant = rpc.constant,
             input = rpc.input,
             method = rpc.method,
+            rust = names.rust,
+        );
+    }
+    if has_events {
+        let _ = writeln!(buf, "        .events({}_events::ALL)", names.service);
+    }
+    for consumer in consumers {
+        let _ = writeln!(
+            buf,
+            "        .consumer({module}::{constant}, {{\n\
+             \x20           let handler = handler.clone();\n\
+             \x20           move |ctx: ::switchboard::EventContext, event: {event_type}| {{\n\
+             \x20               let handler = handler.clone();\n\
+             \x20               async move {{ {rust}Consumer::{method}(&*handler, ctx, event).await }}\n\
+             \x20           }}\n\
+             \x20       }})",
+            module = names.rpc_module,
+            constant = consumer.constant,
+            event_type = consumer.event_type,
+            rust = names.rust,
+            method = consumer.method,
         );
     }
     let _ = writeln!(buf, "}}");

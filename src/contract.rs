@@ -1,15 +1,21 @@
 //! What the proto files say beyond types, read from descriptors: the
-//! `(switchboard.v1.rpc)` option (retry policy, public, GraphQL exposure) and whether a
-//! reply is only a `oneof outcome`. One reader, shared by the code generator (`build.rs`
+//! `(switchboard.v1.rpc)` option (retry policy, public, GraphQL exposure), whether a
+//! reply is only a `oneof outcome`, which messages are events and which events a service
+//! consumes. One reader, shared by the code generator (`build.rs`
 //! includes this file) and by run-time users of the descriptors (the gateway), so both
 //! always read a contract the same way.
 
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, OneofDescriptor,
+    DescriptorPool, DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, OneofDescriptor,
+    ServiceDescriptor,
 };
 
 /// The full name of the rpc option.
 pub const RPC_OPTION: &str = "switchboard.v1.rpc";
+/// The full name of the event option.
+pub const EVENT_OPTION: &str = "switchboard.v1.event";
+/// The full name of the service option listing consumed events.
+pub const CONSUMES_OPTION: &str = "switchboard.v1.consumes";
 /// The name of the oneof that holds a reply's domain outcome.
 pub const OUTCOME_ONEOF: &str = "outcome";
 
@@ -58,4 +64,114 @@ pub fn outcome_oneof(message: &MessageDescriptor) -> Option<OneofDescriptor> {
             .is_some_and(|o| o.name() == oneof.name())
     });
     only_outcome.then_some(oneof)
+}
+
+/// What `(switchboard.v1.event)` says of an event message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpec {
+    /// The string field naming the event's aggregate, when one is declared.
+    pub key: Option<String>,
+}
+
+/// The event option of `message`, when it is an event.
+///
+/// # Errors
+/// When the declared key is not a singular string field of the message.
+pub fn event_spec(
+    pool: &DescriptorPool,
+    message: &MessageDescriptor,
+) -> Result<Option<EventSpec>, String> {
+    let Some(extension) = pool.get_extension_by_name(EVENT_OPTION) else {
+        return Ok(None);
+    };
+    let options = message.options();
+    if !options.has_extension(&extension) {
+        return Ok(None);
+    }
+    let option = options.get_extension(&extension);
+    let key = option
+        .as_message()
+        .and_then(|o| o.get_field_by_name("key"))
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|k| !k.is_empty());
+    if let Some(key) = &key {
+        let field = message.get_field_by_name(key);
+        if !field.is_some_and(|f| f.kind() == Kind::String && !f.is_list() && !f.is_map()) {
+            return Err(format!(
+                "{}: the event key `{key}` must be a string field of the message",
+                message.full_name()
+            ));
+        }
+    }
+    Ok(Some(EventSpec { key }))
+}
+
+/// One `(switchboard.v1.consumes)` entry of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// The event message.
+    pub event: MessageDescriptor,
+    /// The handler's proto name (UpperCamelCase).
+    pub handler: String,
+}
+
+/// The events `service` consumes, in declaration order.
+///
+/// # Errors
+/// When an entry names a message that is not an event, or has no handler name.
+pub fn consumers(
+    pool: &DescriptorPool,
+    service: &ServiceDescriptor,
+) -> Result<Vec<ConsumerSpec>, String> {
+    let Some(extension) = pool.get_extension_by_name(CONSUMES_OPTION) else {
+        return Ok(Vec::new());
+    };
+    let options = service.options();
+    if !options.has_extension(&extension) {
+        return Ok(Vec::new());
+    }
+    let value = options.get_extension(&extension);
+    let Some(entries) = value.as_list() else {
+        return Ok(Vec::new());
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            let text = |name: &str| {
+                entry
+                    .as_message()
+                    .and_then(|m| m.get_field_by_name(name))
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            };
+            let (event, handler) = (text("event"), text("handler"));
+            let message = pool.get_message_by_name(&event).ok_or_else(|| {
+                format!(
+                    "{}: consumes unknown message `{event}`",
+                    service.full_name()
+                )
+            })?;
+            if event_spec(pool, &message)?.is_none() {
+                return Err(format!(
+                    "{}: consumes `{event}`, which is not marked `(switchboard.v1.event)`",
+                    service.full_name()
+                ));
+            }
+            let valid = handler
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_uppercase())
+                && handler.chars().all(|c| c.is_ascii_alphanumeric());
+            if !valid {
+                return Err(format!(
+                    "{}: the handler of `{event}` must be an UpperCamelCase name, not `{handler}`",
+                    service.full_name()
+                ));
+            }
+            Ok(ConsumerSpec {
+                event: message,
+                handler,
+            })
+        })
+        .collect()
 }

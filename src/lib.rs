@@ -52,4 +52,4 @@ pub mod wire;
 pub use bus::{Bus, BusError, CallOptions};
 #[cfg(feature = "runtime")]
 pub use service::{Context, ServiceDefinition, ServiceError, ServiceRuntime};
-pub use wire::{ErrorCode, Rpc};
+pub use wire::{ErrorCode, Event, EventConsumer, EventType, Rpc};

@@ -21,3 +21,30 @@ pub fn service_name(package: &str) -> Option<&str> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     (major_ok && name_ok).then_some(name)
 }
+
+/// The subject of event message `message` (its name in the proto, e.g. `UserDeleted`) of
+/// service `service`: `events.users.user_deleted`.
+pub fn event_subject(service: &str, message: &str) -> String {
+    format!("events.{service}.{}", message.to_snake_case())
+}
+
+/// The JetStream stream holding every event of service `service`: `USERS_EVENTS`.
+pub fn event_stream(service: &str) -> String {
+    format!("{}_EVENTS", service.to_uppercase())
+}
+
+/// The durable consumer of handler `handler` (proto name, e.g. `DeleteOwnedTodos`) in
+/// service `service`: `todos_delete_owned_todos`.
+pub fn consumer_name(service: &str, handler: &str) -> String {
+    format!("{service}_{}", handler.to_snake_case())
+}
+
+/// The subject a consumer's dead letters go to: `dlq.todos.delete_owned_todos`.
+pub fn dead_letter_subject(service: &str, handler: &str) -> String {
+    format!("dlq.{service}.{}", handler.to_snake_case())
+}
+
+/// The JetStream stream holding service `service`'s dead letters: `TODOS_DLQ`.
+pub fn dead_letter_stream(service: &str) -> String {
+    format!("{}_DLQ", service.to_uppercase())
+}

@@ -29,6 +29,20 @@ pub const AUTHORIZATION: &str = "Authorization";
 pub const SERVICE_ERROR: &str = "Nats-Service-Error";
 /// Error status code, as the NATS Services API defines it.
 pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+/// On an event: JetStream's de-duplication id, the event id (also its `Sb-Message-Id`).
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
+/// On an event: the full proto name of its message (`users.v1.UserDeleted`).
+pub const EVENT_TYPE: &str = "Sb-Event-Type";
+/// On an event: the major version of its schema, the package's (`v1`).
+pub const SCHEMA_VERSION: &str = "Sb-Schema-Version";
+/// On an event: the aggregate it is about (the value of its key field), when it has one.
+pub const AGGREGATE: &str = "Sb-Aggregate";
+/// On a dead-lettered event: why its handler failed the last time.
+pub const DLQ_REASON: &str = "Sb-Dlq-Reason";
+/// On a dead-lettered event: how many times it was delivered.
+pub const DLQ_DELIVERIES: &str = "Sb-Dlq-Deliveries";
+/// On a dead-lettered event: the durable consumer that gave up on it.
+pub const DLQ_CONSUMER: &str = "Sb-Dlq-Consumer";
 
 /// The header names as `async_nats` values, built at compile time: looking a header up by
 /// `&str` would parse and allocate the name on every request.
@@ -77,6 +91,51 @@ pub struct Rpc {
     pub retryable: bool,
     /// Callable without a bearer token.
     pub public: bool,
+}
+
+/// An event type as its producer and its consumers see it; generated code holds one
+/// constant per event message, so nobody writes an event subject or stream by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventType {
+    /// The service that announces it (`users`).
+    pub service: &'static str,
+    /// The message's full proto name (`users.v1.UserDeleted`), sent as `Sb-Event-Type`.
+    pub name: &'static str,
+    /// `events.<service>.<message in snake_case>`.
+    pub subject: &'static str,
+    /// The service's stream, `<SERVICE>_EVENTS`.
+    pub stream: &'static str,
+    /// The package's major version (`v1`), sent as `Sb-Schema-Version`.
+    pub schema_version: &'static str,
+}
+
+/// A durable consumer a service declares (`(switchboard.v1.consumes)`): which event it
+/// handles, and the names its JetStream consumer and dead letters use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventConsumer {
+    /// The consuming service (`todos`).
+    pub service: &'static str,
+    /// The handler's proto name (`DeleteOwnedTodos`).
+    pub handler: &'static str,
+    /// The durable consumer's name, `<service>_<handler in snake_case>`.
+    pub durable: &'static str,
+    /// Where events its handler gave up on go: `dlq.<service>.<handler in snake_case>`.
+    pub dead_letter_subject: &'static str,
+    /// The consuming service's dead-letter stream, `<SERVICE>_DLQ`.
+    pub dead_letter_stream: &'static str,
+    /// The event handled.
+    pub event: EventType,
+}
+
+/// A protobuf message declared an event (`(switchboard.v1.event)`); implemented by
+/// generated code only.
+pub trait Event: prost::Message + Default + 'static {
+    /// Where it travels.
+    const TYPE: EventType;
+
+    /// The aggregate this event is about (its key field's value), or `""` when the event
+    /// declares no key. Events of one aggregate are published in commit order.
+    fn key(&self) -> &str;
 }
 
 /// The error codes of the wire contract (HTTP-like, carried in `Nats-Service-Error-Code`).

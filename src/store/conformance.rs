@@ -20,7 +20,7 @@ mod records;
 
 pub use outbox::{
     failed_commit_leaves_no_trace, outbox_keeps_commit_order_until_published,
-    records_and_outbox_commit_together,
+    published_entries_are_kept_until_pruned, records_and_outbox_commit_together,
 };
 pub use queries::{
     filter_values_must_be_scalars, find_limits_page_size, find_matches_equality_filters,
@@ -54,7 +54,8 @@ macro_rules! store_conformance_tests {
             replace_checks_and_bumps_version, replace_of_missing_record_is_not_found,
             delete_checks_version, writes_in_one_transaction_see_each_other, empty_commit_is_ok,
             failed_commit_leaves_no_trace, records_and_outbox_commit_together,
-            outbox_keeps_commit_order_until_published, find_matches_equality_filters,
+            outbox_keeps_commit_order_until_published, published_entries_are_kept_until_pruned,
+            find_matches_equality_filters,
             find_pages_in_id_order, find_limits_page_size, unique_index_rejects_duplicates,
             unique_index_over_existing_duplicates_fails, invalid_names_are_rejected,
             filter_values_must_be_scalars, concurrent_replaces_have_one_winner,

@@ -128,8 +128,11 @@ pub struct Page<R = Record> {
 pub struct OutboxEntry {
     /// Unique id, sent as `Nats-Msg-Id` so JetStream drops a second publication.
     pub id: String,
-    /// The NATS subject, e.g. `events.users.deleted`.
+    /// The NATS subject, e.g. `events.users.user_deleted`.
     pub subject: String,
+    /// The aggregate the entry is about (e.g. a user's id), or empty: a relay publishes the
+    /// entries of one aggregate in commit order, one at a time.
+    pub key: String,
     /// Message headers in order.
     pub headers: Vec<(String, String)>,
     /// The encoded message.
@@ -142,9 +145,17 @@ impl OutboxEntry {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             subject: subject.into(),
+            key: String::new(),
             headers: Vec::new(),
             payload: payload.into(),
         }
+    }
+
+    /// Sets the aggregate key.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
     }
 
     /// Adds a header.
@@ -433,8 +444,20 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Marks entries as published so they are no longer pending; unknown ids are ignored,
-    /// which makes a relay's retry after a crash harmless.
+    /// which makes a relay's retry after a crash harmless. Published entries are kept
+    /// (their ids still taken) until [`Store::outbox_prune`] removes them.
     async fn outbox_mark_published(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Deletes the entries marked published before `before`; returns how many. Pending
+    /// entries are never deleted.
+    async fn outbox_prune(&self, before: std::time::SystemTime) -> Result<u64, StoreError>;
+
+    /// Notified after every commit in this process that stored outbox entries, so a relay
+    /// can publish at once instead of polling; `None` when the store cannot tell (the relay
+    /// then relies on its periodic sweep).
+    fn outbox_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// Where a store URL says the data lives: what [`parse_url`] accepts and [`open`] opens.

@@ -4,8 +4,9 @@
 //! `version INTEGER NOT NULL` and `doc TEXT NOT NULL` (the JSON document), created by the
 //! first write. Queries compare `json_extract(doc, '$.<field>')`, and an index is an
 //! expression index on exactly that expression, so SQLite's planner uses it. The outbox is
-//! the table `sb_outbox`, ordered by an autoincrementing sequence number, and published
-//! entries are deleted: once JetStream has them it is the durable log.
+//! the table `sb_outbox`, ordered by an autoincrementing sequence number; a published
+//! entry gets its `published_at` time and is deleted by the relay's prune once older than
+//! the retention period (JetStream is then the durable log).
 //!
 //! SQLite names are case-insensitive while collection and field names are not, so names
 //! are escaped into lower case (`_` becomes `__`, `A` becomes `_a`): `Users` and `users`
@@ -60,13 +61,29 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: usize = 4;
 
 /// The outbox table. Collection tables all start with `doc_`, so it cannot clash with one.
+/// `published_at` (milliseconds since the Unix epoch) is NULL while an entry is pending.
 const OUTBOX_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sb_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     subject TEXT NOT NULL,
     headers TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    aggregate TEXT NOT NULL DEFAULT '',
+    published_at INTEGER
 )";
+
+/// Columns added to the outbox after its first release, with their definitions: a file
+/// created before gets them at open.
+const OUTBOX_ADDED_COLUMNS: [(&str, &str); 2] = [
+    ("aggregate", "TEXT NOT NULL DEFAULT ''"),
+    ("published_at", "INTEGER"),
+];
+
+/// The outbox's indexes: pending entries in commit order, published ones by age.
+const OUTBOX_INDEXES: &str = "
+    CREATE INDEX IF NOT EXISTS sb_outbox_pending ON sb_outbox (seq) WHERE published_at IS NULL;
+    CREATE INDEX IF NOT EXISTS sb_outbox_published ON sb_outbox (published_at)
+        WHERE published_at IS NOT NULL;";
 
 /// The collection name reported when two outbox entries share an id.
 const OUTBOX_COLLECTION: &str = "outbox";
@@ -78,6 +95,8 @@ pub struct SqliteStore {
     readers: Arc<[Mutex<Db>]>,
     /// Which reader a read that found them all busy waits for (round robin).
     next_reader: AtomicUsize,
+    /// Notified after a commit that stored outbox entries.
+    outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 /// The connection and what we know about its schema.
@@ -137,7 +156,7 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let db = tokio::task::spawn_blocking(move || {
             let db = Db::configure(connect()?)?;
-            db.conn.execute_batch(OUTBOX_SCHEMA).or_backend()?;
+            create_outbox(&db.conn)?;
             Ok::<_, StoreError>(db)
         })
         .await
@@ -146,6 +165,7 @@ impl SqliteStore {
             db: Arc::new(Mutex::new(db)),
             readers: Arc::new([]),
             next_reader: AtomicUsize::new(0),
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -315,6 +335,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let (writes, outbox) = tx.into_parts();
+        let announces = !outbox.is_empty();
         self.run(move |db| {
             let sql_tx = db
                 .conn
@@ -332,7 +353,12 @@ impl Store for SqliteStore {
             db.tables.extend(created);
             Ok(())
         })
-        .await
+        .await?;
+        if announces {
+            // `notify_one` keeps a permit when the relay is busy, so no commit is missed.
+            self.outbox_signal.notify_one();
+        }
+        Ok(())
     }
 
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -340,7 +366,8 @@ impl Store for SqliteStore {
             let mut stmt = db
                 .conn
                 .prepare_cached(
-                    "SELECT id, subject, headers, payload FROM sb_outbox ORDER BY seq LIMIT ?",
+                    "SELECT id, subject, headers, payload, aggregate FROM sb_outbox
+                     WHERE published_at IS NULL ORDER BY seq LIMIT ?",
                 )
                 .or_backend()?;
             let rows = stmt
@@ -350,16 +377,18 @@ impl Store for SqliteStore {
                         row.get(1)?,
                         row.get::<_, String>(2)?,
                         row.get(3)?,
+                        row.get(4)?,
                     ))
                 })
                 .or_backend()?;
             let mut entries = Vec::new();
             for row in rows {
-                let (id, subject, headers, payload) = row.or_backend()?;
+                let (id, subject, headers, payload, key) = row.or_backend()?;
                 let headers = serde_json::from_str(&headers).or_backend()?;
                 entries.push(OutboxEntry {
                     id,
                     subject,
+                    key,
                     headers,
                     payload,
                 });
@@ -378,15 +407,35 @@ impl Store for SqliteStore {
                 .or_backend()?;
             {
                 let mut stmt = tx
-                    .prepare_cached("DELETE FROM sb_outbox WHERE id = ?")
+                    .prepare_cached(
+                        "UPDATE sb_outbox SET published_at = ? WHERE id = ? AND published_at IS NULL",
+                    )
                     .or_backend()?;
+                let now = crate::wire::now_millis();
                 for id in &ids {
-                    stmt.execute([id]).or_backend()?;
+                    stmt.execute(rusqlite::params![now, id]).or_backend()?;
                 }
             }
             tx.commit().or_backend()
         })
         .await
+    }
+
+    async fn outbox_prune(&self, before: std::time::SystemTime) -> Result<u64, StoreError> {
+        let before = i64::try_from(crate::wire::unix_millis(before)).unwrap_or(i64::MAX);
+        self.run(move |db| {
+            let deleted = db
+                .conn
+                .prepare_cached("DELETE FROM sb_outbox WHERE published_at < ?")
+                .and_then(|mut stmt| stmt.execute([before]))
+                .or_backend()?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    fn outbox_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(Arc::clone(&self.outbox_signal))
     }
 }
 
@@ -423,6 +472,33 @@ impl Db {
         }
         Ok(exists)
     }
+}
+
+/// Creates the outbox table and its indexes, adding the columns a file from an earlier
+/// version lacks.
+fn create_outbox(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(OUTBOX_SCHEMA).or_backend()?;
+    let mut columns = HashSet::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info('sb_outbox')")
+            .or_backend()?;
+        let names = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .or_backend()?;
+        for name in names {
+            columns.insert(name.or_backend()?);
+        }
+    }
+    for (column, definition) in OUTBOX_ADDED_COLUMNS {
+        if !columns.contains(column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE sb_outbox ADD COLUMN {column} {definition}"
+            ))
+            .or_backend()?;
+        }
+    }
+    conn.execute_batch(OUTBOX_INDEXES).or_backend()
 }
 
 type RawRecord = (String, i64, String);

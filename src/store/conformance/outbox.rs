@@ -58,6 +58,7 @@ pub async fn failed_commit_leaves_no_trace(store: Arc<dyn Store>) {
 /// reads back intact.
 pub async fn records_and_outbox_commit_together(store: Arc<dyn Store>) {
     let entry = OutboxEntry::new("events.users.created", (0..=255).collect::<Vec<u8>>())
+        .key("u1")
         .header("Sb-Sender", "users")
         .header(
             "traceparent",
@@ -137,4 +138,44 @@ pub async fn outbox_keeps_commit_order_until_published(store: Arc<dyn Store>) {
         .await
         .expect("mark published");
     assert!(pending(&store).await.is_empty());
+}
+
+/// Published entries stay (their ids taken) until pruned; pruning never takes a pending one.
+pub async fn published_entries_are_kept_until_pruned(store: Arc<dyn Store>) {
+    let published = OutboxEntry::new("events.test.done", vec![1]);
+    let pending_entry = OutboxEntry::new("events.test.waiting", vec![2]);
+    commit(
+        &store,
+        Transaction::new()
+            .publish(published.clone())
+            .publish(pending_entry.clone()),
+    )
+    .await;
+    store
+        .outbox_mark_published(std::slice::from_ref(&published.id))
+        .await
+        .expect("mark published");
+    let err = fail(&store, Transaction::new().publish(published.clone())).await;
+    assert!(
+        matches!(err, StoreError::AlreadyExists { .. }),
+        "a published entry's id must stay taken until pruned, got {err:?}"
+    );
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    assert_eq!(
+        store.outbox_prune(past).await.expect("prune"),
+        0,
+        "an entry published now is younger than an hour"
+    );
+    let future = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    assert_eq!(
+        store.outbox_prune(future).await.expect("prune"),
+        1,
+        "only the published entry is pruned"
+    );
+    assert_eq!(
+        pending(&store).await,
+        vec![pending_entry],
+        "a pending entry must survive any prune"
+    );
+    commit(&store, Transaction::new().publish(published)).await;
 }

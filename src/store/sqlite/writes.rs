@@ -133,9 +133,17 @@ pub(super) fn create_table(conn: &Connection, collection: &str) -> Result<(), St
 pub(super) fn insert_outbox(conn: &Connection, entry: &OutboxEntry) -> Result<(), StoreError> {
     let headers = serde_json::to_string(&entry.headers).or_backend()?;
     conn.prepare_cached(
-        "INSERT INTO sb_outbox (id, subject, headers, payload) VALUES (?, ?, ?, ?)",
+        "INSERT INTO sb_outbox (id, subject, headers, payload, aggregate) VALUES (?, ?, ?, ?, ?)",
     )
-    .and_then(|mut stmt| stmt.execute(params![entry.id, entry.subject, headers, entry.payload]))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            entry.id,
+            entry.subject,
+            headers,
+            entry.payload,
+            entry.key
+        ])
+    })
     .map_err(|err| match unique_violation(&err) {
         Some(_) => StoreError::AlreadyExists {
             collection: OUTBOX_COLLECTION.to_owned(),
