@@ -51,5 +51,5 @@ pub mod wire;
 
 pub use bus::{Bus, BusError, CallOptions};
 #[cfg(feature = "runtime")]
-pub use service::{Context, ServiceDefinition, ServiceError, ServiceRuntime};
+pub use service::{Context, EventContext, ServiceDefinition, ServiceError, ServiceRuntime};
 pub use wire::{ErrorCode, Event, EventConsumer, EventType, Rpc};

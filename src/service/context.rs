@@ -8,10 +8,13 @@ use crate::bus::{Bus, TraceContext};
 use crate::service::idempotency::Keyed;
 use crate::service::{EncodeReply, ServiceError};
 use crate::store::{Store, StoreError, Transaction};
+use crate::wire::Event;
 
 /// The request's metadata and a bus whose calls inherit its deadline, token and trace.
 #[derive(Clone)]
 pub struct Context {
+    /// The service handling the request.
+    pub(crate) service: &'static str,
     pub(crate) subject: &'static str,
     pub(crate) message_id: String,
     pub(crate) sender: Option<String>,
@@ -118,6 +121,21 @@ impl Context {
     /// trace context unless their own options say otherwise.
     pub fn bus(&self) -> Bus {
         self.bus.clone()
+    }
+
+    /// Adds the announcement of `event` (one of this service's own events) to `tx`: it is
+    /// published once `tx` commits (through [`Context::commit`]), and never if it does not.
+    /// Its `traceparent` is this request's.
+    pub fn announce<E: Event>(
+        &self,
+        tx: Transaction,
+        event: &E,
+    ) -> Result<Transaction, ServiceError> {
+        Ok(tx.publish(super::events::outbox_entry(
+            self.service,
+            event,
+            self.trace.as_ref(),
+        )?))
     }
 
     /// Commits `tx` to the service's store as this request's effect, `reply` being what

@@ -200,6 +200,7 @@ async fn process(
         ))
     });
     let ctx = Context {
+        service: endpoint.rpc.service,
         subject: endpoint.rpc.subject,
         message_id: header(names::MESSAGE_ID)
             .map(str::to_string)

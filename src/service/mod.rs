@@ -16,6 +16,7 @@ mod context;
 mod discovery;
 mod dispatch;
 mod error;
+mod events;
 mod idempotency;
 mod runtime;
 mod settings;
@@ -27,15 +28,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use prost::Message;
 
-use crate::wire::Rpc;
+use crate::wire::{Event, EventConsumer, EventType, Rpc};
 
 pub use application::Application;
 pub use context::Context;
 pub use error::ServiceError;
+pub use events::EventContext;
+pub use events::streams::StreamError;
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
 pub use settings::{
-    DEFAULT_IDEMPOTENCY_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_GRACE, RuntimeSettings,
-    ServiceSettings,
+    ConsumerSettings, DEFAULT_IDEMPOTENCY_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_GRACE,
+    EventSettings, OutboxSettings, RuntimeSettings, ServiceSettings, StreamSettings,
 };
 
 /// A handler's reply as the bytes its caller receives, so [`Context::commit`] can record
@@ -65,12 +68,15 @@ pub(crate) struct EndpointDefinition {
     pub(crate) handler: BoxedHandler,
 }
 
-/// A service as generated code describes it: a name and one endpoint per rpc.
+/// A service as generated code describes it: a name, one endpoint per rpc, the events it
+/// announces and the events it consumes.
 pub struct ServiceDefinition {
     pub(crate) name: &'static str,
     pub(crate) description: String,
     pub(crate) version: String,
     pub(crate) endpoints: Vec<EndpointDefinition>,
+    pub(crate) events: &'static [EventType],
+    pub(crate) consumers: Vec<events::ConsumerDefinition>,
 }
 
 impl ServiceDefinition {
@@ -81,7 +87,42 @@ impl ServiceDefinition {
             description: description.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             endpoints: Vec::new(),
+            events: &[],
+            consumers: Vec::new(),
         }
+    }
+
+    /// Declares the events the service announces: the runtime then keeps the service's
+    /// stream and runs the outbox relay.
+    pub fn events(mut self, events: &'static [EventType]) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Handles `E` through the durable consumer `consumer` with `handler`: the payload is
+    /// decoded as `E` (a malformed one is dead-lettered without running the handler).
+    pub fn consumer<E, F, Fut>(mut self, consumer: EventConsumer, handler: F) -> Self
+    where
+        E: Event,
+        F: Fn(EventContext, E) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ServiceError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let boxed: events::BoxedEventHandler =
+            Arc::new(move |ctx: EventContext, payload: Bytes| {
+                let handler = handler.clone();
+                Box::pin(async move {
+                    let event = E::decode(payload).map_err(|e| {
+                        ServiceError::bad_request(format!("malformed {} event: {e}", E::TYPE.name))
+                    })?;
+                    handler(ctx, event).await
+                })
+            });
+        self.consumers.push(events::ConsumerDefinition {
+            consumer,
+            handler: boxed,
+        });
+        self
     }
 
     /// The version `$SRV.INFO` reports (semver; the service crate's version is a good choice).
@@ -138,4 +179,10 @@ pub enum StartError {
     /// The token verification keys could not be loaded.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+}
+
+impl From<StreamError> for StartError {
+    fn from(error: StreamError) -> Self {
+        StartError::Runtime(RuntimeError::Stream(error))
+    }
 }

@@ -11,6 +11,9 @@ use tokio::task::JoinHandle;
 
 use super::discovery;
 use super::dispatch::{self, EndpointState, Shared};
+use super::events::consume::Consumer;
+use super::events::relay;
+use super::events::streams::{self, StreamError};
 use super::idempotency::Idempotency;
 use super::{RuntimeSettings, ServiceDefinition};
 use crate::admin::{AdminServer, Health};
@@ -41,6 +44,9 @@ pub enum RuntimeError {
     /// The admin listener could not bind its address.
     #[error("cannot open the admin listener: {0}")]
     Admin(#[from] std::io::Error),
+    /// The service's event or dead-letter stream could not be created or updated.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
 }
 
 /// A service ready to start: its definition, the bus, its store and its settings.
@@ -88,13 +94,46 @@ impl ServiceRuntime {
             Some(addr) => Some(AdminServer::start(addr, health.clone()).await?),
             None => None,
         };
+        let js = async_nats::jetstream::new(client.clone());
+        let events = &self.settings.events;
+        if !definition.events.is_empty() {
+            streams::ensure_events(&js, definition.name, &events.stream).await?;
+        }
+        if !definition.consumers.is_empty() {
+            streams::ensure_dead_letters(&js, definition.name, &events.stream).await?;
+        }
         let shared = Arc::new(Shared {
             bus: self.bus.clone(),
             verifier: self.verifier,
-            idempotency: Idempotency::new(self.store, self.settings.idempotency_ttl),
+            idempotency: Idempotency::new(self.store.clone(), self.settings.idempotency_ttl),
             max_in_flight: self.settings.max_in_flight,
         });
         let (stop, stopped) = watch::channel(false);
+        // The relay stops last, after the requests and events in hand have committed.
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = (!definition.events.is_empty()).then(|| {
+            tokio::spawn(relay::run(
+                definition.name,
+                self.store.clone(),
+                js.clone(),
+                events.outbox.clone(),
+                relay_stopped,
+            ))
+        });
+        let consumers: Vec<JoinHandle<()>> = definition
+            .consumers
+            .into_iter()
+            .map(|consumer| {
+                let consumer = Consumer {
+                    definition: consumer,
+                    js: js.clone(),
+                    bus: self.bus.clone(),
+                    store: self.store.clone(),
+                    settings: events.consumer.clone(),
+                };
+                tokio::spawn(consumer.run(stopped.clone()))
+            })
+            .collect();
         let mut endpoints = Vec::new();
         let mut loops = Vec::new();
         for endpoint in definition.endpoints {
@@ -133,6 +172,8 @@ impl ServiceRuntime {
             service = definition.name,
             id,
             endpoints = endpoints.len(),
+            events = definition.events.len(),
+            consumers = consumers.len(),
             "serving"
         );
         Ok(RunningService {
@@ -142,6 +183,9 @@ impl ServiceRuntime {
             settings: self.settings,
             stop,
             loops,
+            consumers,
+            stop_relay,
+            relay,
             discovery,
             endpoints,
             health,
@@ -164,6 +208,12 @@ pub struct RunningService {
     stop: watch::Sender<bool>,
     /// One loop per endpoint; each ends when its drained subscription is empty.
     loops: Vec<JoinHandle<()>>,
+    /// One task per durable consumer; each ends once its events in hand are handled.
+    consumers: Vec<JoinHandle<()>>,
+    /// Set to true, after the loops and consumers ended, to stop the relay.
+    stop_relay: watch::Sender<bool>,
+    /// The outbox relay, when the service announces events.
+    relay: Option<JoinHandle<()>>,
     /// Answers the Services API until aborted.
     discovery: JoinHandle<()>,
     /// Their counters tell how much work is in flight.
@@ -205,9 +255,9 @@ impl RunningService {
         // Receivers live as long as the loops; an error only means they have all ended.
         let _ = self.stop.send(true);
         let finished = tokio::time::timeout_at(grace, async {
-            for handle in &mut self.loops {
+            for handle in self.loops.iter_mut().chain(&mut self.consumers) {
                 if let Err(error) = handle.await {
-                    tracing::error!(%error, "an endpoint loop failed");
+                    tracing::error!(%error, "an endpoint loop or consumer failed");
                 }
             }
         })
@@ -223,8 +273,17 @@ impl RunningService {
                 busy,
                 "grace period over with requests still in flight"
             );
-            for handle in &self.loops {
+            for handle in self.loops.iter().chain(&self.consumers) {
                 handle.abort();
+            }
+        }
+        // One last pass publishes what the requests just committed; what it cannot publish
+        // within the grace period waits in the outbox for the next start.
+        let _ = self.stop_relay.send(true);
+        if let Some(relay) = self.relay.take() {
+            let abort = relay.abort_handle();
+            if tokio::time::timeout_at(grace, relay).await.is_err() {
+                abort.abort();
             }
         }
         self.discovery.abort();

@@ -16,6 +16,210 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default lifetime of idempotency records.
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// What a service's event stream keeps, and for how long (`SB_EVENTS_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSettings {
+    /// How long the stream keeps an event (`SB_EVENTS_MAX_AGE_SECS`, default 7 days); a
+    /// consumer down for longer misses what expired.
+    pub max_age: Duration,
+    /// Copies of the stream in a NATS cluster (`SB_EVENTS_REPLICAS`, 1 to 5, default 1).
+    pub replicas: usize,
+    /// How long JetStream remembers an event id to drop a second publication
+    /// (`SB_EVENTS_DUPLICATE_WINDOW_SECS`, default 2 minutes).
+    pub duplicate_window: Duration,
+    /// `limits` (keep until the age limit, the default) or `interest` (drop an event once
+    /// every consumer has acknowledged it) (`SB_EVENTS_RETENTION`).
+    pub interest_retention: bool,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(7 * 24 * 60 * 60),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            interest_retention: false,
+        }
+    }
+}
+
+/// How a service's durable consumers work (`SB_CONSUMER_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerSettings {
+    /// Events one consumer (all replicas together) works on at once
+    /// (`SB_CONSUMER_MAX_IN_FLIGHT`, default 16).
+    pub max_in_flight: usize,
+    /// Deliveries of one event before it is dead-lettered (`SB_CONSUMER_MAX_DELIVERIES`,
+    /// default 5).
+    pub max_deliveries: u32,
+    /// Delays before the 1st, 2nd, … redelivery of a failed event; the last repeats
+    /// (`SB_CONSUMER_BACKOFF_MS`, comma-separated, default `500,2000,10000`).
+    pub backoff: Vec<Duration>,
+    /// How long a handler may take before its event is delivered again
+    /// (`SB_CONSUMER_ACK_WAIT_SECS`, default 30); also the handler's deadline.
+    pub ack_wait: Duration,
+    /// Where a consumer created for the first time starts: the stream's first event
+    /// (`all`, the default) or only events published from then on (`new`)
+    /// (`SB_CONSUMER_START`). An existing consumer keeps its position.
+    pub start_at_new: bool,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 16,
+            max_deliveries: 5,
+            backoff: vec![
+                Duration::from_millis(500),
+                Duration::from_secs(2),
+                Duration::from_secs(10),
+            ],
+            ack_wait: Duration::from_secs(30),
+            start_at_new: false,
+        }
+    }
+}
+
+/// How the outbox relay works (`SB_OUTBOX_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxSettings {
+    /// How often the relay looks for entries nobody told it about (another replica's,
+    /// or ones a failed publish left) (`SB_OUTBOX_SWEEP_MS`, default 5000).
+    pub sweep: Duration,
+    /// How long published entries are kept before they are pruned
+    /// (`SB_OUTBOX_RETENTION_SECS`, default 1 day).
+    pub retention: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            sweep: Duration::from_secs(5),
+            retention: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// The event half of a service: its stream, its consumers and its outbox relay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventSettings {
+    /// The service's event stream (and dead-letter stream).
+    pub stream: StreamSettings,
+    /// Its durable consumers.
+    pub consumer: ConsumerSettings,
+    /// Its outbox relay.
+    pub outbox: OutboxSettings,
+}
+
+impl EventSettings {
+    /// Reads the `SB_EVENTS_*`, `SB_CONSUMER_*` and `SB_OUTBOX_*` variables.
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let defaults = Self::default();
+        let secs = |var, default: Duration| -> Result<Duration, SettingsError> {
+            Ok(Duration::from_secs(env.parse(var, default.as_secs())?))
+        };
+        let replicas = env.parse("SB_EVENTS_REPLICAS", defaults.stream.replicas)?;
+        if !(1..=5).contains(&replicas) {
+            return Err(SettingsError::Inconsistent(
+                "SB_EVENTS_REPLICAS must be 1 to 5".into(),
+            ));
+        }
+        let interest_retention = match env.string("SB_EVENTS_RETENTION").as_deref() {
+            None | Some("limits") => false,
+            Some("interest") => true,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    var: "SB_EVENTS_RETENTION",
+                    value: other.to_string(),
+                    reason: "expected `limits` or `interest`".into(),
+                });
+            }
+        };
+        let start_at_new = match env.string("SB_CONSUMER_START").as_deref() {
+            None | Some("all") => false,
+            Some("new") => true,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    var: "SB_CONSUMER_START",
+                    value: other.to_string(),
+                    reason: "expected `all` or `new`".into(),
+                });
+            }
+        };
+        let backoff = match env.string("SB_CONSUMER_BACKOFF_MS") {
+            None => defaults.consumer.backoff,
+            Some(text) => text
+                .split(',')
+                .map(|part| part.trim().parse::<u64>().map(Duration::from_millis))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+                .filter(|delays| !delays.is_empty())
+                .ok_or_else(|| SettingsError::Invalid {
+                    var: "SB_CONSUMER_BACKOFF_MS",
+                    value: text.clone(),
+                    reason: "expected comma-separated milliseconds, e.g. `500,2000,10000`".into(),
+                })?,
+        };
+        let settings = Self {
+            stream: StreamSettings {
+                max_age: secs("SB_EVENTS_MAX_AGE_SECS", defaults.stream.max_age)?,
+                replicas,
+                duplicate_window: secs(
+                    "SB_EVENTS_DUPLICATE_WINDOW_SECS",
+                    defaults.stream.duplicate_window,
+                )?,
+                interest_retention,
+            },
+            consumer: ConsumerSettings {
+                max_in_flight: env
+                    .parse("SB_CONSUMER_MAX_IN_FLIGHT", defaults.consumer.max_in_flight)?,
+                max_deliveries: env.parse(
+                    "SB_CONSUMER_MAX_DELIVERIES",
+                    defaults.consumer.max_deliveries,
+                )?,
+                backoff,
+                ack_wait: secs("SB_CONSUMER_ACK_WAIT_SECS", defaults.consumer.ack_wait)?,
+                start_at_new,
+            },
+            outbox: OutboxSettings {
+                sweep: env.millis("SB_OUTBOX_SWEEP_MS", defaults.outbox.sweep)?,
+                retention: secs("SB_OUTBOX_RETENTION_SECS", defaults.outbox.retention)?,
+            },
+        };
+        let positive = [
+            (
+                "SB_CONSUMER_MAX_IN_FLIGHT",
+                settings.consumer.max_in_flight == 0,
+            ),
+            (
+                "SB_CONSUMER_MAX_DELIVERIES",
+                settings.consumer.max_deliveries == 0,
+            ),
+            (
+                "SB_CONSUMER_ACK_WAIT_SECS",
+                settings.consumer.ack_wait.is_zero(),
+            ),
+            ("SB_OUTBOX_SWEEP_MS", settings.outbox.sweep.is_zero()),
+            ("SB_EVENTS_MAX_AGE_SECS", settings.stream.max_age.is_zero()),
+            (
+                "SB_EVENTS_DUPLICATE_WINDOW_SECS",
+                settings.stream.duplicate_window.is_zero(),
+            ),
+        ];
+        if let Some((var, _)) = positive.iter().find(|(_, zero)| *zero) {
+            return Err(SettingsError::Inconsistent(format!(
+                "{var} must be at least 1"
+            )));
+        }
+        if settings.stream.duplicate_window > settings.stream.max_age {
+            return Err(SettingsError::Inconsistent(
+                "SB_EVENTS_DUPLICATE_WINDOW_SECS must not exceed SB_EVENTS_MAX_AGE_SECS".into(),
+            ));
+        }
+        Ok(settings)
+    }
+}
+
 /// Bounds, grace periods and the admin listener of the runtime (`SB_MAX_IN_FLIGHT`,
 /// `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`, `ADMIN_ADDR`).
 #[derive(Debug, Clone)]
@@ -28,6 +232,8 @@ pub struct RuntimeSettings {
     pub idempotency_ttl: Duration,
     /// Where to serve `/healthz`, `/readyz` and `/metrics` (`ADMIN_ADDR`); none when unset.
     pub admin_addr: Option<std::net::SocketAddr>,
+    /// The service's events: stream, consumers, outbox relay.
+    pub events: EventSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -37,13 +243,14 @@ impl Default for RuntimeSettings {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             admin_addr: None,
+            events: EventSettings::default(),
         }
     }
 }
 
 impl RuntimeSettings {
-    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS` and
-    /// `ADMIN_ADDR`.
+    /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`,
+    /// `ADMIN_ADDR` and the event settings ([`EventSettings::from_env`]).
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let max_in_flight = env.parse("SB_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
         if max_in_flight == 0 {
@@ -69,6 +276,7 @@ impl RuntimeSettings {
                     })?)
                 }
             },
+            events: EventSettings::from_env(env)?,
         })
     }
 }

@@ -1,8 +1,10 @@
-//! The `TodosHandler`: one file per rpc, each a function over the todos collection.
+//! The `TodosHandler` and `TodosConsumer`: one file per rpc or consumed event, each a
+//! function over the todos collection.
 
 mod complete;
 mod create;
 mod delete;
+mod delete_owned;
 mod get;
 mod list_by_owner;
 mod list_by_owners;
@@ -10,11 +12,12 @@ mod list_by_owners;
 use switchboard::proto::todos::v1::{
     CompleteTodoRequest, CreateTodoRequest, DeleteTodoRequest, GetTodoRequest,
     ListTodosByOwnerReply, ListTodosByOwnerRequest, ListTodosByOwnersReply,
-    ListTodosByOwnersRequest, TodosHandler, complete_todo_reply, create_todo_reply,
+    ListTodosByOwnersRequest, TodosConsumer, TodosHandler, complete_todo_reply, create_todo_reply,
     delete_todo_reply, get_todo_reply,
 };
+use switchboard::proto::users::v1::UserDeleted;
 use switchboard::store::Collection;
-use switchboard::{Context, ServiceError};
+use switchboard::{Context, EventContext, ServiceError};
 
 use crate::record::TodoRecord;
 
@@ -80,6 +83,16 @@ impl TodosHandler for Todos {
         request: DeleteTodoRequest,
     ) -> Result<delete_todo_reply::Outcome, ServiceError> {
         delete::handle(&self.todos, ctx, request).await
+    }
+}
+
+impl TodosConsumer for Todos {
+    async fn delete_owned_todos(
+        &self,
+        ctx: EventContext,
+        event: UserDeleted,
+    ) -> Result<(), ServiceError> {
+        delete_owned::handle(&self.todos, ctx, event).await
     }
 }
 

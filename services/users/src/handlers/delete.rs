@@ -1,4 +1,4 @@
-//! `Users.Delete`: removes a user; only administrators may.
+//! `Users.Delete`: removes a user and announces `UserDeleted`; only administrators may.
 
 use switchboard::auth::ADMIN_ROLE;
 use switchboard::proto::users::v1::{
@@ -22,10 +22,14 @@ pub(super) async fn handle(
     let Some(user) = users.get(&request.id).await? else {
         return Ok(not_found(request.id));
     };
-    let tx = users.delete(Transaction::new(), &user.id, Some(user.version));
-    let deleted = Outcome::Deleted(UserDeleted {
+    let event = UserDeleted {
         id: user.id.clone(),
-    });
+    };
+    // The deletion and its event commit together: services holding the user's data
+    // (todos) delete it when the event reaches them, whenever they are up.
+    let tx = users.delete(Transaction::new(), &user.id, Some(user.version));
+    let tx = ctx.announce(tx, &event)?;
+    let deleted = Outcome::Deleted(event);
     match ctx.commit(tx, &deleted).await {
         Ok(()) => {
             tracing::info!(user = user.id, "user deleted");
