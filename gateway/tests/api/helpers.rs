@@ -101,6 +101,8 @@ pub struct TestSystem {
     pub base: String,
     _users: users::Application,
     pub todos: Option<todos::Application>,
+    /// How todos was started, to start it again after [`TestSystem::stop_todos`].
+    todos_settings: ServiceSettings,
     _probe: switchboard::service::RunningService,
     /// What the probe service has seen, and the gate its `block` requests wait at.
     pub probe: Arc<ProbeControl>,
@@ -126,7 +128,10 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         auth: options.auth.clone(),
     };
     let users = users::build(settings("users")).await.expect("users starts");
-    let todos = todos::build(settings("todos")).await.expect("todos starts");
+    let todos_settings = settings("todos");
+    let todos = todos::build(todos_settings.clone())
+        .await
+        .expect("todos starts");
     let bus = Bus::connect(&BusSettings::new(server.url()), "tests")
         .await
         .expect("connects");
@@ -165,6 +170,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         base,
         _users: users,
         todos: Some(todos),
+        todos_settings,
         _probe: running_probe,
         probe,
         stop_gateway: Some(stop_gateway),
@@ -367,6 +373,15 @@ impl TestSystem {
     }
 
     /// Stops the todos service.
+    /// Starts todos again on its store, after [`TestSystem::stop_todos`].
+    pub async fn start_todos(&mut self) {
+        assert!(self.todos.is_none(), "todos is already running");
+        let app = todos::build(self.todos_settings.clone())
+            .await
+            .expect("todos starts again");
+        self.todos = Some(app);
+    }
+
     pub async fn stop_todos(&mut self) {
         if let Some(app) = self.todos.take() {
             app.run_until_stopped(async {}).await.expect("stops");

@@ -191,8 +191,10 @@ impl Consumer {
         };
         let headers = message.headers.clone().unwrap_or_default();
         let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
-        let event_id = header(wire::NATS_MSG_ID)
-            .or_else(|| header(wire::MESSAGE_ID))
+        // The event id travels as `Sb-Message-Id` (and as `Nats-Msg-Id` from our relay); a
+        // copy republished under another `Nats-Msg-Id` keeps its `Sb-Message-Id`.
+        let event_id = header(wire::MESSAGE_ID)
+            .or_else(|| header(wire::NATS_MSG_ID))
             .unwrap_or_else(|| format!("{}:{stream_sequence}", consumer.event.stream));
         let outcome = match self.outcome(&message, &headers, &event_id, delivered).await {
             Ok(outcome) => outcome,

@@ -2,7 +2,6 @@
 //! retry with its key gets its own first outcome, and each command has one effect.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,23 +10,20 @@ use switchboard::proto::users::v1::UsersClient;
 use switchboard::proto::users::v1::create_user_reply::Outcome;
 use switchboard::testing::eventually;
 use switchboard::{BusError, CallOptions};
-use tokio::process::Child;
 
-use crate::helpers::{SECRET, TestApp, create_request, spawn_app};
+use crate::helpers::{PATIENCE, create_request, spawn_app};
 
 /// Callers sending keyed commands at once, each one after the other.
 const CALLERS: usize = 16;
 /// Users stored before the kill: enough that commands are certainly flowing.
 const STORED_BEFORE_KILL: usize = 40;
-/// How long a test waits for a condition or an answer: generous for a loaded machine.
-const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn kill_9_mid_command_then_retries_with_the_same_keys_get_their_first_outcome_once() {
     let mut app = spawn_app().await;
     // Only the binary must serve: the in-process instance would take part of the load.
     app.stop().await;
-    let mut first_binary = start_binary(&app).await;
+    let mut first_binary = app.start_binary().await;
 
     let next = Arc::new(AtomicUsize::new(0));
     let killed = Arc::new(AtomicBool::new(false));
@@ -65,7 +61,7 @@ async fn kill_9_mid_command_then_retries_with_the_same_keys_get_their_first_outc
     }
     let stored_at_kill = app.stored_users().await;
 
-    let _second_binary = start_binary(&app).await;
+    let _second_binary = app.start_binary().await;
     let firsts = Arc::try_unwrap(firsts)
         .expect("the callers are done")
         .into_inner()
@@ -115,25 +111,4 @@ async fn create(client: &UsersClient, n: usize, timeout: Duration) -> Result<Out
 
 fn email(n: usize) -> String {
     format!("crash{n}@example.org")
-}
-
-/// Starts the real binary on the app's server and store, and waits until it answers.
-async fn start_binary(app: &TestApp) -> Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_users"))
-        .env("NATS_URL", app.server.url())
-        .env("STORE_URL", app.store_url())
-        .env("JWT_HS256_SECRET", SECRET)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the users binary starts");
-    let client = app.users.clone();
-    eventually(PATIENCE, || {
-        let client = client.clone();
-        async move { client.list(Default::default()).await.ok().map(|_| ()) }
-    })
-    .await
-    .expect("the binary serves");
-    child
 }

@@ -126,4 +126,45 @@ impl TestApp {
     pub fn anonymous(&self) -> UsersClient {
         UsersClient::new(self.bus.clone())
     }
+
+    /// Starts the real binary on the app's server and store, and waits until it answers.
+    pub async fn start_binary(&self) -> tokio::process::Child {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_users"))
+            .env("NATS_URL", self.server.url())
+            .env("STORE_URL", self.store_url())
+            .env("JWT_HS256_SECRET", SECRET)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the users binary starts");
+        let client = self.users.clone();
+        testing::eventually(PATIENCE, || {
+            let client = client.clone();
+            async move { client.list(Default::default()).await.ok().map(|_| ()) }
+        })
+        .await
+        .expect("the binary serves");
+        child
+    }
+
+    /// The ids of the users the store holds, read directly from the service's database.
+    pub async fn stored_ids(&self) -> std::collections::BTreeSet<String> {
+        let store = store::open(&self.store_url())
+            .await
+            .expect("opens the store");
+        let mut ids = std::collections::BTreeSet::new();
+        let mut query = store::Query::all(users::COLLECTION).limit(store::MAX_PAGE_SIZE);
+        loop {
+            let page = store.find(query.clone()).await.expect("reads users");
+            ids.extend(page.records.into_iter().map(|r| r.id));
+            match page.next {
+                Some(next) => query = query.after(Some(next)),
+                None => return ids,
+            }
+        }
+    }
 }
+
+/// How long a test waits for a condition or an answer: generous for a loaded machine.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);

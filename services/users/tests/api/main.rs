@@ -7,4 +7,5 @@ mod config;
 mod crash;
 mod create;
 mod lookups;
+mod outbox;
 mod shutdown;
