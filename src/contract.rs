@@ -71,6 +71,12 @@ pub fn outcome_oneof(message: &MessageDescriptor) -> Option<OneofDescriptor> {
 pub struct EventSpec {
     /// The string field naming the event's aggregate, when one is declared.
     pub key: Option<String>,
+    /// The GraphQL subscription field exposing the event, when one is declared.
+    pub subscription: Option<String>,
+    /// The string field naming the user the event belongs to, when one is declared.
+    pub owner: Option<String>,
+    /// String fields subscribers may filter on (besides the owner).
+    pub filters: Vec<String>,
 }
 
 /// The event option of `message`, when it is an event.
@@ -89,21 +95,40 @@ pub fn event_spec(
         return Ok(None);
     }
     let option = options.get_extension(&extension);
-    let key = option
-        .as_message()
-        .and_then(|o| o.get_field_by_name("key"))
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .filter(|k| !k.is_empty());
-    if let Some(key) = &key {
-        let field = message.get_field_by_name(key);
+    let option = option.as_message();
+    let text = |name: &str| {
+        option
+            .and_then(|o| o.get_field_by_name(name))
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .filter(|k| !k.is_empty())
+    };
+    let filters: Vec<String> = option
+        .and_then(|o| o.get_field_by_name("filters"))
+        .and_then(|v| {
+            v.as_list()
+                .map(|l| l.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+        })
+        .unwrap_or_default();
+    let spec = EventSpec {
+        key: text("key"),
+        subscription: text("subscription"),
+        owner: text("owner"),
+        filters,
+    };
+    let named = spec.key.iter().map(|f| ("key", f));
+    let named = named
+        .chain(spec.owner.iter().map(|f| ("owner", f)))
+        .chain(spec.filters.iter().map(|f| ("filter", f)));
+    for (what, name) in named {
+        let field = message.get_field_by_name(name);
         if !field.is_some_and(|f| f.kind() == Kind::String && !f.is_list() && !f.is_map()) {
             return Err(format!(
-                "{}: the event key `{key}` must be a string field of the message",
+                "{}: the event {what} `{name}` must be a string field of the message",
                 message.full_name()
             ));
         }
     }
-    Ok(Some(EventSpec { key }))
+    Ok(Some(spec))
 }
 
 /// One `(switchboard.v1.consumes)` entry of a service.

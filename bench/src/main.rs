@@ -6,6 +6,7 @@
 
 mod bus;
 mod cpu;
+mod events;
 mod gateway;
 mod options;
 mod report;
@@ -27,6 +28,8 @@ benchmarks:
   gateway  HTTP -> GraphQL gateway -> bus -> todos service -> store, vs a hand-written
            axum -> async-nats -> raw subscriber path and async-graphql resolving the same
            todos in process
+  events   events through outbox -> relay -> JetStream -> durable consumer with its inbox,
+           vs raw JetStream publish + pull consume of the same payload
   help     print this text
 
 bus options:
@@ -52,6 +55,12 @@ gateway options:
   --only T[,T…]     measure only these targets, in this order: full, hand, store,
                     memory, canned, bus-call, store-find
 
+events options:
+  --events N        events per throughput measurement                         (default 20000)
+  --concurrency N   concurrent producers of the throughput measurement        (default 64)
+  --seconds S       length of the lag measurement at half the reached rate    (default 5)
+  --rounds N        times every pairing is measured, alternating              (default 2)
+
 nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
 ";
 
@@ -69,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
     match benchmark.as_deref().unwrap_or("bus") {
         "bus" => bus::run(bus::parse_options(args)?).await,
         "gateway" => gateway::run(gateway::parse_options(args)?).await,
+        "events" => events::run(events::parse_options(args)?).await,
         "help" => {
             print!("{USAGE}");
             Ok(())

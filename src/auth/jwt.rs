@@ -216,6 +216,7 @@ impl JwtVerifier {
         let identity = Identity {
             subject: data.claims.sub,
             roles: data.claims.roles,
+            expires_at: exp,
         };
         Ok((identity, exp))
     }
@@ -441,6 +442,7 @@ mod tests {
             identity: Identity {
                 subject: subject.into(),
                 roles: Vec::new(),
+                expires_at: Some(exp),
             },
             exp,
             jwks_key: None,

@@ -32,6 +32,9 @@ pub struct Identity {
     pub subject: String,
     /// The token's `roles` claim (e.g. `admin`).
     pub roles: Vec<String>,
+    /// The token's `exp`, in seconds since the Unix epoch (when it is a whole number): a
+    /// long-lived operation such as a subscription ends there.
+    pub expires_at: Option<u64>,
 }
 
 /// The caller of a request.

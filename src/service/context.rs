@@ -131,7 +131,7 @@ impl Context {
         tx: Transaction,
         event: &E,
     ) -> Result<Transaction, ServiceError> {
-        Ok(tx.publish(super::events::outbox_entry(
+        Ok(tx.publish(super::events::announcement(
             self.service,
             event,
             self.trace.as_ref(),

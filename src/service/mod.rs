@@ -33,7 +33,7 @@ use crate::wire::{Event, EventConsumer, EventType, Rpc};
 pub use application::Application;
 pub use context::Context;
 pub use error::ServiceError;
-pub use events::EventContext;
+pub use events::{EventContext, announcement};
 pub use events::streams::StreamError;
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
 pub use settings::{

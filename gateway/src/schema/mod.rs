@@ -11,9 +11,11 @@
 //! - [`routes`]: root fields from annotated rpcs;
 //! - [`types`]: objects, inputs, enums, unions and scalars, registered on first use;
 //! - [`relations`]: batched fields across services (DataLoader);
-//! - [`status`]: the `Subscription` root (the gateway's readiness feed for now);
+//! - [`events`]: subscription fields from events declared `subscription: "…"`;
+//! - [`status`]: the gateway's own readiness feed, also on the `Subscription` root;
 //! - [`values`]: GraphQL ↔ protobuf value conversion.
 
+pub mod events;
 pub mod relations;
 pub mod routes;
 pub mod status;
@@ -85,6 +87,8 @@ pub struct GatewaySchema {
     pub routes: Vec<Arc<Route>>,
     /// Every relation, indexed by `RelationSpec::id`.
     pub relations: Vec<Arc<RelationSpec>>,
+    /// Every event exposed as a subscription.
+    pub events: Vec<Arc<events::EventRoute>>,
 }
 
 impl GatewaySchema {
@@ -121,7 +125,12 @@ impl GatewaySchema {
         if queries == 0 {
             return Err(SchemaBuildError::NoQueries);
         }
-        let (subscription, readiness) = status::subscription_root();
+        let (mut subscription, readiness) = status::subscription_root();
+        let events: Vec<Arc<events::EventRoute>> =
+            events::discover(pool)?.into_iter().map(Arc::new).collect();
+        for event in &events {
+            subscription = subscription.field(events::field(event.clone(), &mut registry)?);
+        }
         let mut builder = Schema::build(
             "Query",
             (mutations > 0).then_some("Mutation"),
@@ -165,6 +174,7 @@ impl GatewaySchema {
             schema,
             routes,
             relations,
+            events,
         })
     }
 

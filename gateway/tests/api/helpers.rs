@@ -116,7 +116,8 @@ pub async fn spawn_system() -> TestSystem {
 }
 
 pub async fn spawn_system_with(options: Options) -> TestSystem {
-    let server = NatsServer::start();
+    // Monitored, so a test can count the subscriptions the gateway holds.
+    let server = NatsServer::start_monitored();
     let dir = tempfile::tempdir().expect("a temp dir");
     let settings = |name: &str| ServiceSettings {
         bus: BusSettings::new(server.url()),
@@ -373,6 +374,22 @@ impl TestSystem {
     }
 
     /// Stops the todos service.
+    /// How many subscriptions on `subject` the server holds, over every connection.
+    pub fn subscribers(&self, subject: &str) -> usize {
+        let connz = self
+            ._server
+            .monitor("connz?subs=1")
+            .expect("the server's connections");
+        connz["connections"]
+            .as_array()
+            .expect("a list of connections")
+            .iter()
+            .filter_map(|c| c["subscriptions_list"].as_array())
+            .flatten()
+            .filter(|s| s.as_str() == Some(subject))
+            .count()
+    }
+
     /// Starts todos again on its store, after [`TestSystem::stop_todos`].
     pub async fn start_todos(&mut self) {
         assert!(self.todos.is_none(), "todos is already running");

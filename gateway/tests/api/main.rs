@@ -15,4 +15,5 @@ mod limits;
 mod queries;
 mod schema;
 mod shutdown;
+mod subscriptions;
 mod websocket;

@@ -11,10 +11,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use crate::helpers::{Options, PATIENCE, TestSystem, admin, spawn_system, spawn_system_with};
 use gateway::limits::Limits;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-fn text(value: Value) -> Message {
+pub fn text(value: Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
@@ -46,7 +46,7 @@ pub async fn connect(system: &TestSystem, token: &str) -> Socket {
 }
 
 /// Opens a `graphql-transport-ws` connection, anonymous without a token.
-async fn connect_as(system: &TestSystem, token: Option<&str>) -> Socket {
+pub async fn connect_as(system: &TestSystem, token: Option<&str>) -> Socket {
     let mut socket = open(system).await.expect("upgrades");
     let payload = match token {
         Some(token) => json!({ "Authorization": format!("Bearer {token}") }),
@@ -108,7 +108,7 @@ async fn run(socket: &mut Socket, id: &str, query: &str) -> Value {
     next["payload"].clone()
 }
 
-fn codes(payload: &Value) -> Vec<String> {
+pub fn codes(payload: &Value) -> Vec<String> {
     payload["errors"]
         .as_array()
         .map(|errors| {

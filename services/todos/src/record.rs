@@ -1,7 +1,7 @@
 //! The stored form of a todo, separate from the wire type so either can change alone.
 
 use serde::{Deserialize, Serialize};
-use switchboard::proto::todos::v1::Todo;
+use switchboard::proto::todos::v1::{Todo, TodoChange, TodoChanged};
 use switchboard::store::Versioned;
 use switchboard::wire;
 
@@ -19,6 +19,17 @@ pub struct TodoRecord {
 }
 
 impl TodoRecord {
+    /// The `TodoChanged` event announcing `change` of the stored todo `record`; the todo
+    /// itself is left out of a deletion.
+    pub fn changed(record: &Versioned<TodoRecord>, change: TodoChange) -> TodoChanged {
+        TodoChanged {
+            id: record.id.clone(),
+            owner_id: record.value.owner_id.clone(),
+            change: change.into(),
+            todo: (change != TodoChange::Deleted).then(|| Self::to_wire(record)),
+        }
+    }
+
     /// The wire form of the stored todo `record`.
     pub fn to_wire(record: &Versioned<TodoRecord>) -> Todo {
         Todo {

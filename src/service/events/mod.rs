@@ -43,12 +43,17 @@ pub(crate) struct ConsumerDefinition {
     pub(crate) handler: BoxedEventHandler,
 }
 
-/// The outbox entry announcing `event` on behalf of `service`, with the event headers of
+/// The outbox entry announcing `event` on behalf of `service`: a transaction that stores
+/// it (`Transaction::publish`) announces the event when it commits. Handlers use
+/// [`crate::Context::announce`] and [`EventContext::announce`], which call this; it is
+/// public for code that writes a service's store directly (tools, benchmarks).
+///
+/// It carries the event headers of
 /// the wire convention: the event id as `Sb-Message-Id` (the relay adds it as
 /// `Nats-Msg-Id`, from the entry's id), the sender,
 /// the time, the event type and schema version, the aggregate, and the trace context of
 /// the work that caused it.
-pub(crate) fn outbox_entry<E: Event>(
+pub fn announcement<E: Event>(
     service: &str,
     event: &E,
     trace: Option<&TraceContext>,
@@ -167,7 +172,7 @@ impl EventContext {
         tx: Transaction,
         event: &E,
     ) -> Result<Transaction, ServiceError> {
-        Ok(tx.publish(outbox_entry(
+        Ok(tx.publish(announcement(
             self.consumer.service,
             event,
             self.trace.as_ref(),

@@ -2,7 +2,7 @@
 //! what makes the rpc safe to retry.
 
 use switchboard::proto::todos::v1::{
-    CompleteTodoRequest, TodoNotFound, complete_todo_reply::Outcome,
+    CompleteTodoRequest, TodoChange, TodoNotFound, complete_todo_reply::Outcome,
 };
 use switchboard::store::{Collection, StoreError, Transaction, Versioned};
 use switchboard::{Context, ServiceError, wire};
@@ -30,10 +30,12 @@ pub(super) async fn handle(
         }
         todo.value.completed_at_ms = Some(wire::now_millis());
         let tx = todos.replace(Transaction::new(), &todo.id, todo.version, &todo.value)?;
-        let completed = Outcome::Completed(TodoRecord::to_wire(&Versioned {
+        let stored = Versioned {
             version: todo.version + 1,
             ..todo
-        }));
+        };
+        let tx = ctx.announce(tx, &TodoRecord::changed(&stored, TodoChange::Completed))?;
+        let completed = Outcome::Completed(TodoRecord::to_wire(&stored));
         match ctx.commit(tx, &completed).await {
             Ok(()) => return Ok(completed),
             // Changed or deleted since we read it: read again.

@@ -1,6 +1,6 @@
 //! `Todos.Create`: a new open todo for an owner.
 
-use switchboard::proto::todos::v1::{CreateTodoRequest, create_todo_reply::Outcome};
+use switchboard::proto::todos::v1::{CreateTodoRequest, TodoChange, create_todo_reply::Outcome};
 use switchboard::store::{Collection, Transaction, Versioned};
 use switchboard::{Context, ServiceError, wire};
 
@@ -33,11 +33,13 @@ pub(super) async fn handle(
         created_at_ms: wire::now_millis(),
     };
     let tx = todos.insert(Transaction::new(), &id, &record)?;
-    let created = Outcome::Created(TodoRecord::to_wire(&Versioned {
+    let stored = Versioned {
         id,
         version: 1,
         value: record,
-    }));
+    };
+    let tx = ctx.announce(tx, &TodoRecord::changed(&stored, TodoChange::Created))?;
+    let created = Outcome::Created(TodoRecord::to_wire(&stored));
     ctx.commit(tx, &created).await?;
     Ok(created)
 }

@@ -1,7 +1,7 @@
 //! `Todos.Delete`: removes a todo.
 
 use switchboard::proto::todos::v1::{
-    DeleteTodoRequest, TodoDeleted, TodoNotFound, delete_todo_reply::Outcome,
+    DeleteTodoRequest, TodoChange, TodoDeleted, TodoNotFound, delete_todo_reply::Outcome,
 };
 use switchboard::store::{Collection, StoreError, Transaction};
 use switchboard::{Context, ServiceError};
@@ -22,6 +22,7 @@ pub(super) async fn handle(
     };
     ctx.require_owner(&todo.value.owner_id)?;
     let tx = todos.delete(Transaction::new(), &todo.id, Some(todo.version));
+    let tx = ctx.announce(tx, &TodoRecord::changed(&todo, TodoChange::Deleted))?;
     let deleted = Outcome::Deleted(TodoDeleted {
         id: todo.id.clone(),
     });

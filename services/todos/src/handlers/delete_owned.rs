@@ -5,6 +5,7 @@
 //! failure part-way leaves the event unhandled: its redelivery reads what is left and
 //! deletes that, so the effect is the same however often it runs.
 
+use switchboard::proto::todos::v1::TodoChange;
 use switchboard::proto::users::v1::UserDeleted;
 use switchboard::store::{Collection, Transaction};
 use switchboard::{EventContext, ServiceError};
@@ -33,9 +34,11 @@ pub(super) async fn handle(
             )
             .await?;
         let last = page.next.is_none();
-        let tx = page.records.iter().fold(Transaction::new(), |tx, todo| {
-            todos.delete(tx, &todo.id, Some(todo.version))
-        });
+        let mut tx = Transaction::new();
+        for todo in &page.records {
+            tx = todos.delete(tx, &todo.id, Some(todo.version));
+            tx = ctx.announce(tx, &TodoRecord::changed(todo, TodoChange::Deleted))?;
+        }
         deleted += page.records.len();
         if last {
             ctx.commit(tx).await?;
