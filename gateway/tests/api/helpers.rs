@@ -378,7 +378,7 @@ impl TestSystem {
     pub fn subscribers(&self, subject: &str) -> usize {
         let connz = self
             ._server
-            .monitor("connz?subs=1")
+            .monitor("/connz?subs=1")
             .expect("the server's connections");
         connz["connections"]
             .as_array()

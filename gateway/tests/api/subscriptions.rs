@@ -150,7 +150,7 @@ async fn the_subscription_ends_with_unauthenticated_when_its_token_expires() {
 
 #[tokio::test]
 async fn clients_that_go_away_leave_no_nats_subscription_behind() {
-    const CYCLES: usize = 300;
+    const CYCLES: usize = 1000;
     let system = spawn_system().await;
     let ada = system.create_user("ada@example.org").await;
     let ada_token = token(&ada, &[]);
