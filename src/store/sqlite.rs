@@ -362,7 +362,8 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.run(move |db| {
+        // A reader sees every committed entry, and leaves the writer to the commits.
+        self.read(move |db| {
             let mut stmt = db
                 .conn
                 .prepare_cached(
