@@ -36,6 +36,8 @@ pub struct NatsServer {
     url: String,
     /// `http://127.0.0.1:<port>` of the monitoring endpoints, when started with them.
     monitoring: Option<String>,
+    /// The extra command-line arguments it was started with, for [`Self::restart`].
+    args: Vec<String>,
 }
 
 impl NatsServer {
@@ -71,41 +73,52 @@ impl NatsServer {
     }
 
     /// [`Self::try_start`] with extra command-line arguments.
-    #[allow(clippy::disallowed_methods)] // Test support: `cargo xtask test` passes the binary this way.
     pub fn try_start_with(args: &[&str]) -> std::io::Result<Self> {
-        // Like `Env`, an empty value counts as unset.
-        let binary = std::env::var_os("NATS_SERVER_BIN")
-            .filter(|value| !value.is_empty())
-            .unwrap_or_else(|| "nats-server".into());
         let dir = std::env::temp_dir().join(format!("switchboard-nats-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
-        let child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", "-1", "-js"])
-            .args(args)
-            .arg("-sd")
-            .arg(dir.join("jetstream"))
-            .arg("--ports_file_dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", PathBuf::from(&binary).display()),
-                )
-            })?;
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_string()).collect();
+        let child = spawn(&dir, "-1", &args)?;
         let mut server = Self {
             child,
             dir,
             url: String::new(),
             monitoring: None,
+            args,
         };
         let ports = server.wait_for_ports()?;
         server.url = ports.0;
         server.monitoring = ports.1;
         Ok(server)
+    }
+
+    /// Kills the server, as a crash would, and starts a new one on the same port with the
+    /// same arguments and JetStream directory, so streams, consumers and the messages they
+    /// hold survive and clients reconnect to the same URL. Returns once the new server
+    /// accepts connections.
+    ///
+    /// # Panics
+    /// When the new server does not come up: a test cannot go on.
+    pub fn restart(&mut self) {
+        if let Err(error) = self.try_restart() {
+            panic!("cannot restart nats-server on {}: {error}", self.url);
+        }
+    }
+
+    /// [`Self::restart`], reporting what went wrong instead of panicking.
+    pub fn try_restart(&mut self) -> std::io::Result<()> {
+        let port = self
+            .url
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no port in {:?}", self.url)))?;
+        // An already-exited server makes the kill fail, which is fine: it is gone either way.
+        let _ = self.child.kill();
+        self.child.wait()?;
+        self.child = spawn(&self.dir, &port.to_string(), &self.args)?;
+        let (url, monitoring) = self.wait_for_ports()?;
+        self.url = url;
+        self.monitoring = monitoring;
+        Ok(())
     }
 
     /// The server's client URL.
@@ -159,6 +172,33 @@ impl NatsServer {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Runs `nats-server` with JetStream on `port` (`-1` for a free one) with the extra `args`,
+/// keeping its JetStream store and ports file in `dir`.
+#[allow(clippy::disallowed_methods)] // Test support: `cargo xtask test` passes the binary this way.
+fn spawn(dir: &std::path::Path, port: &str, args: &[String]) -> std::io::Result<Child> {
+    // Like `Env`, an empty value counts as unset.
+    let binary = std::env::var_os("NATS_SERVER_BIN")
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| "nats-server".into());
+    Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", port, "-js"])
+        .args(args)
+        .arg("-sd")
+        .arg(dir.join("jetstream"))
+        .arg("--ports_file_dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", PathBuf::from(&binary).display()),
+            )
+        })
 }
 
 impl Drop for NatsServer {
