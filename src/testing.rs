@@ -8,7 +8,8 @@
 pub mod config;
 
 /// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
-/// requests tell the handler what to do (panic, forward). Compiled with the crate
+/// requests tell the handler what to do (panic, forward), and `ledger` (announces
+/// `Appended` events) with `tally` (consumes them). Compiled with the crate
 /// so tests of every crate and the benchmarks share one definition.
 pub mod proto {
     #![allow(missing_docs, clippy::all)]

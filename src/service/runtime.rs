@@ -115,7 +115,7 @@ impl ServiceRuntime {
             tokio::spawn(relay::run(
                 definition.name,
                 self.store.clone(),
-                js.clone(),
+                relay::context(client.clone()),
                 events.outbox.clone(),
                 relay_stopped,
             ))

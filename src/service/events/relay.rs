@@ -38,6 +38,18 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// How often published entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// How long the relay waits for JetStream to acknowledge a publication. An acknowledgement
+/// lost with a restarting server otherwise holds the relay for the client's default (5 s)
+/// before it retries; a retry is harmless (the duplicate window drops the copy).
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The relay's JetStream context on `client`.
+pub(crate) fn context(client: async_nats::Client) -> jetstream::Context {
+    jetstream::context::ContextBuilder::new()
+        .timeout(ACK_TIMEOUT)
+        .build(client)
+}
+
 /// Why a pass could not publish everything it read.
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
