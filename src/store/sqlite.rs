@@ -22,8 +22,9 @@
 //! embedded store is meant for one machine, where throughput matters more.
 //!
 //! # Concurrency
-//! rusqlite is synchronous. Writes run on tokio's blocking pool on one connection behind a
-//! mutex, which serialises them and makes the outbox sequence follow commit order.
+//! rusqlite is synchronous. Writes run on one thread that owns the writing connection
+//! ([`writer`]): it applies the commits queued behind each other in one SQLite transaction,
+//! each in its own savepoint, and keeps the outbox sequence in commit order.
 //!
 //! Reads of a file database use [`READERS`] read-only connections of their own (WAL lets
 //! them read while a write is in progress, each seeing the last committed state). A read
@@ -48,10 +49,12 @@ use super::{
 };
 
 mod sql;
+mod writer;
 mod writes;
 
 use sql::{field_expr, index_name, push_condition, table_ident, table_name, unique_violation};
-use writes::{apply, create_table, insert_outbox};
+use writer::Job;
+use writes::create_table;
 
 /// How long a statement waits for a lock held by another connection to the same file
 /// (a second process, or the `sqlite3` shell) before failing.
@@ -90,7 +93,8 @@ const OUTBOX_COLLECTION: &str = "outbox";
 
 /// The embedded [`Store`]. Cheap to share: clone the `Arc` that [`super::open`] returns.
 pub struct SqliteStore {
-    db: Arc<Mutex<Db>>,
+    /// The writer thread's queue.
+    writer: std::sync::mpsc::Sender<Job>,
     /// Read-only connections to the same file; empty for an in-memory database.
     readers: Arc<[Mutex<Db>]>,
     /// Which reader a read that found them all busy waits for (round robin).
@@ -154,15 +158,15 @@ impl SqliteStore {
     async fn start(
         connect: impl FnOnce() -> Result<Connection, StoreError> + Send + 'static,
     ) -> Result<Self, StoreError> {
-        let db = tokio::task::spawn_blocking(move || {
+        let writer = tokio::task::spawn_blocking(move || {
             let db = Db::configure(connect()?)?;
             create_outbox(&db.conn)?;
-            Ok::<_, StoreError>(db)
+            writer::start(db).or_backend()
         })
         .await
         .or_backend()??;
         Ok(Self {
-            db: Arc::new(Mutex::new(db)),
+            writer,
             readers: Arc::new([]),
             next_reader: AtomicUsize::new(0),
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
@@ -197,21 +201,19 @@ impl SqliteStore {
         .or_backend()?
     }
 
-    /// Runs `work` on the blocking pool with the connection locked.
+    /// Runs `work` on the writer thread, with the writing connection.
     async fn run<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || {
-            // A panic while the lock was held cannot have left a half-done write behind:
-            // rusqlite rolls back an unfinished transaction when it is dropped during the
-            // unwind, and `tables` only grows after a commit. So a poisoned lock is safe to use.
-            let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&mut db)
-        })
-        .await
-        .or_backend()?
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(Job::Run(Box::new(move |db| {
+                // A caller that stopped waiting has nothing to be told.
+                let _ = done.send(work(db));
+            })))
+            .map_err(|_| writer::gone())?;
+        outcome.await.map_err(|_| writer::gone())?
     }
 }
 
@@ -336,24 +338,15 @@ impl Store for SqliteStore {
         }
         let (writes, outbox) = tx.into_parts();
         let announces = !outbox.is_empty();
-        self.run(move |db| {
-            let sql_tx = db
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .or_backend()?;
-            let mut created = Vec::new();
-            for write in &writes {
-                apply(&sql_tx, &db.tables, &mut created, write)?;
-            }
-            for entry in &outbox {
-                insert_outbox(&sql_tx, entry)?;
-            }
-            // Any `?` above dropped `sql_tx`, which rolls everything back.
-            sql_tx.commit().or_backend()?;
-            db.tables.extend(created);
-            Ok(())
-        })
-        .await?;
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(Job::Commit {
+                writes,
+                outbox,
+                done,
+            })
+            .map_err(|_| writer::gone())?;
+        outcome.await.map_err(|_| writer::gone())??;
         if announces {
             // `notify_one` keeps a permit when the relay is busy, so no commit is missed.
             self.outbox_signal.notify_one();

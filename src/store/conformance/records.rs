@@ -1,12 +1,15 @@
 //! Properties of single records: insert, read, replace, delete, versions, and the typed wrapper.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{commit, doc, fail, get, pending};
-use crate::store::{Collection, Query, Record, Store, StoreError, Transaction, to_document};
+use crate::store::{
+    Collection, OutboxEntry, Query, Record, Store, StoreError, Transaction, to_document,
+};
 
 /// A record can be read back exactly as inserted, at version 1.
 pub async fn insert_then_get(store: Arc<dyn Store>) {
@@ -221,6 +224,53 @@ pub async fn concurrent_replaces_have_one_winner(store: Arc<dyn Store>) {
     assert_eq!(
         (seat.version, seat.doc),
         (2, doc(json!({"holder": winner})))
+    );
+}
+
+/// Many transactions committed at once, some of them failing, each get their own outcome:
+/// a failing one leaves no write and no outbox entry, and takes no other down with it.
+pub async fn concurrent_commits_fail_alone(store: Arc<dyn Store>) {
+    commit(
+        &store,
+        Transaction::new().insert("tickets", "taken", doc(json!({}))),
+    )
+    .await;
+    let attempts = (0..40).map(|n| {
+        let store = Arc::clone(&store);
+        async move {
+            // Every third transaction also inserts the taken id, so it must fail whole.
+            let mut tx = Transaction::new()
+                .insert("tickets", format!("t{n}"), doc(json!({ "n": n })))
+                .publish(OutboxEntry::new("events.test.ticket", vec![n]));
+            if n % 3 == 0 {
+                tx = tx.insert("tickets", "taken", doc(json!({})));
+            }
+            (n, store.commit(tx).await)
+        }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    for (n, outcome) in &outcomes {
+        let stored = get(&store, "tickets", &format!("t{n}")).await.is_some();
+        if n % 3 == 0 {
+            assert!(
+                matches!(outcome, Err(StoreError::AlreadyExists { .. })),
+                "transaction {n} must fail on the taken id, got {outcome:?}"
+            );
+            assert!(!stored, "the failed transaction {n} must leave no write");
+        } else {
+            assert!(outcome.is_ok(), "transaction {n} must commit: {outcome:?}");
+            assert!(stored, "the committed transaction {n} must be stored");
+        }
+    }
+    let announced: BTreeSet<u8> = pending(&store)
+        .await
+        .iter()
+        .map(|entry| entry.payload[0])
+        .collect();
+    let committed: BTreeSet<u8> = (0..40).filter(|n| n % 3 != 0).collect();
+    assert_eq!(
+        announced, committed,
+        "exactly the committed transactions' outbox entries must be stored"
     );
 }
 

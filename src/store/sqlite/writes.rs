@@ -10,7 +10,7 @@ use crate::store::{Document, OutboxEntry, StoreError, Write};
 
 /// Applies one write inside an open transaction.
 pub(super) fn apply(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     known: &HashSet<String>,
     created: &mut Vec<String>,
     write: &Write,
@@ -26,7 +26,9 @@ pub(super) fn apply(
                 "INSERT INTO {} (id, version, doc) VALUES (?, 1, ?)",
                 table_name(collection)
             );
-            tx.execute(&sql, params![id, doc_text(doc)?])
+            let text = doc_text(doc)?;
+            tx.prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.execute(params![id, text]))
                 .map_err(|err| match unique_violation(&err) {
                     Some(Violation::Id) => StoreError::AlreadyExists {
                         collection: collection.clone(),
@@ -50,11 +52,12 @@ pub(super) fn apply(
                 "UPDATE {} SET version = version + 1, doc = ? WHERE id = ? AND version = ?",
                 table_name(collection)
             );
+            let text = doc_text(doc)?;
             let changed = tx
-                .execute(
-                    &sql,
-                    params![doc_text(doc)?, id, version_param(*expected_version)],
-                )
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| {
+                    stmt.execute(params![text, id, version_param(*expected_version)])
+                })
                 .map_err(|err| match unique_violation(&err) {
                     Some(Violation::Field(field)) => StoreError::Duplicate {
                         collection: collection.clone(),
@@ -74,11 +77,12 @@ pub(super) fn apply(
             ensure_table(tx, known, created, collection)?;
             let table = table_name(collection);
             let changed = match expected_version {
-                Some(version) => tx.execute(
-                    &format!("DELETE FROM {table} WHERE id = ? AND version = ?"),
-                    params![id, version_param(*version)],
-                ),
-                None => tx.execute(&format!("DELETE FROM {table} WHERE id = ?"), [id]),
+                Some(version) => tx
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE id = ? AND version = ?"))
+                    .and_then(|mut stmt| stmt.execute(params![id, version_param(*version)])),
+                None => tx
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE id = ?"))
+                    .and_then(|mut stmt| stmt.execute([id])),
             }
             .or_backend()?;
             if changed == 0 {
