@@ -9,7 +9,7 @@
 //!
 //! An endpoint's requests run concurrently on that endpoint's own task (which lets their
 //! replies leave in batches): handlers must await, never block. CPU-heavy or blocking work
-//! belongs in `tokio::task::spawn_blocking`, as the SQLite store does.
+//! belongs in `tokio::task::spawn_blocking` (the SQLite store writes on a thread of its own).
 
 mod application;
 mod context;
@@ -33,8 +33,8 @@ use crate::wire::{Event, EventConsumer, EventType, Rpc};
 pub use application::Application;
 pub use context::Context;
 pub use error::ServiceError;
-pub use events::{EventContext, announcement};
 pub use events::streams::StreamError;
+pub use events::{EventContext, announcement};
 pub use runtime::{RunningService, RuntimeError, ServiceRuntime};
 pub use settings::{
     ConsumerSettings, DEFAULT_IDEMPOTENCY_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_GRACE,
