@@ -105,8 +105,11 @@ pub fn event_spec(
     let filters: Vec<String> = option
         .and_then(|o| o.get_field_by_name("filters"))
         .and_then(|v| {
-            v.as_list()
-                .map(|l| l.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+            v.as_list().map(|l| {
+                l.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
         })
         .unwrap_or_default();
     let spec = EventSpec {

@@ -232,6 +232,41 @@ impl SqliteWriteLock {
     }
 }
 
+/// A bus connected to `server`, sending as `tests`.
+///
+/// # Panics
+/// When it cannot connect: a test cannot go on.
+pub async fn connect(server: &NatsServer) -> crate::Bus {
+    crate::Bus::connect(&crate::bus::BusSettings::new(server.url()), "tests")
+        .await
+        .expect("connects to the test's nats-server")
+}
+
+/// A bus to `server` that keeps retrying a retryable call (or one with an idempotency key)
+/// for up to 30 s: long enough for anything a test starts or restarts meanwhile, however
+/// loaded the machine.
+///
+/// # Panics
+/// When it cannot connect: a test cannot go on.
+pub async fn connect_patient(server: &NatsServer) -> crate::Bus {
+    let mut settings = crate::bus::BusSettings::new(server.url());
+    settings.max_attempts = u32::MAX;
+    settings.default_deadline = Duration::from_secs(30);
+    crate::Bus::connect(&settings, "tests")
+        .await
+        .expect("connects to the test's nats-server")
+}
+
+/// A private in-memory store.
+///
+/// # Panics
+/// When SQLite cannot open one: a test cannot go on.
+pub async fn memory_store() -> std::sync::Arc<dyn crate::store::Store> {
+    crate::store::open("sqlite::memory:")
+        .await
+        .expect("an in-memory store")
+}
+
 /// Polls `check` until it returns `Some`, every 10 ms, for at most `limit`.
 pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where

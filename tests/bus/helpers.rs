@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub use switchboard::testing::{connect, connect_patient, memory_store};
+
 use futures::StreamExt;
 use tokio::sync::watch;
 
 use switchboard::auth::Caller;
-use switchboard::bus::BusSettings;
 use switchboard::service::{RunningService, RuntimeSettings};
-use switchboard::store::{self, Store};
+use switchboard::store::Store;
 use switchboard::testing::NatsServer;
 use switchboard::{Bus, Context, ServiceError, ServiceRuntime};
 
@@ -87,29 +88,6 @@ pub async fn start_probe_on(
         calls,
         gate,
     }
-}
-
-/// A bus that keeps retrying a retryable call, about once a second at most, for up to
-/// 30 s: long enough for anything a test starts meanwhile, however loaded the machine.
-pub async fn connect_patient(server: &NatsServer) -> Bus {
-    let mut settings = BusSettings::new(server.url());
-    settings.max_attempts = u32::MAX;
-    settings.default_deadline = Duration::from_secs(30);
-    Bus::connect(&settings, "tests")
-        .await
-        .expect("connects to the test's nats-server")
-}
-
-pub async fn connect(server: &NatsServer) -> Bus {
-    Bus::connect(&BusSettings::new(server.url()), "tests")
-        .await
-        .expect("connects to the test's nats-server")
-}
-
-pub async fn memory_store() -> Arc<dyn Store> {
-    store::open("sqlite::memory:")
-        .await
-        .expect("an in-memory store")
 }
 
 /// A running probe instance and what it observed.

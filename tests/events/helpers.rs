@@ -4,10 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use switchboard::testing::{connect, connect_patient, memory_store};
+
 use async_nats::jetstream::{self, message::StreamMessage};
 use serde_json::json;
 
-use switchboard::bus::BusSettings;
 use switchboard::service::{
     ConsumerSettings, EventSettings, OutboxSettings, RunningService, RuntimeSettings,
 };
@@ -119,29 +120,6 @@ impl World {
             .await
             .expect("the tally starts")
     }
-}
-
-pub async fn connect(server: &NatsServer) -> Bus {
-    Bus::connect(&BusSettings::new(server.url()), "tests")
-        .await
-        .expect("connects to the test's nats-server")
-}
-
-/// A bus that keeps retrying a retryable call (or one with an idempotency key) for up to
-/// 30 s: long enough to ride out a restart of the server.
-pub async fn connect_patient(server: &NatsServer) -> Bus {
-    let mut settings = BusSettings::new(server.url());
-    settings.max_attempts = u32::MAX;
-    settings.default_deadline = Duration::from_secs(30);
-    Bus::connect(&settings, "tests")
-        .await
-        .expect("connects to the test's nats-server")
-}
-
-pub async fn memory_store() -> Arc<dyn Store> {
-    store::open("sqlite::memory:")
-        .await
-        .expect("an in-memory store")
 }
 
 pub fn append(id: &str, text: &str) -> AppendRequest {
