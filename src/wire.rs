@@ -64,6 +64,29 @@ pub(crate) mod names {
     pub const AUTHORIZATION: HeaderName = HeaderName::from_static(super::AUTHORIZATION);
     pub const SERVICE_ERROR: HeaderName = HeaderName::from_static(super::SERVICE_ERROR);
     pub const SERVICE_ERROR_CODE: HeaderName = HeaderName::from_static(super::SERVICE_ERROR_CODE);
+    #[cfg(feature = "runtime")]
+    pub const NATS_MSG_ID: HeaderName = HeaderName::from_static(super::NATS_MSG_ID);
+
+    /// The static name of `name` when it is one of ours: stored headers (the outbox's)
+    /// carry names as text, and parsing a name costs on every message.
+    #[cfg(feature = "runtime")]
+    pub fn known(name: &str) -> Option<HeaderName> {
+        const KNOWN: [HeaderName; 9] = [
+            MESSAGE_ID,
+            SENDER,
+            TIMESTAMP,
+            TRACEPARENT,
+            TRACESTATE,
+            HeaderName::from_static(super::EVENT_TYPE),
+            HeaderName::from_static(super::SCHEMA_VERSION),
+            HeaderName::from_static(super::AGGREGATE),
+            NATS_MSG_ID,
+        ];
+        KNOWN.into_iter().find(|known| {
+            let known: &str = known.as_ref();
+            known == name
+        })
+    }
 }
 
 /// A new message id: a UUID v7 (time-ordered), from a fast non-cryptographic generator,

@@ -35,7 +35,7 @@ use crate::bus::{Bus, Inherited, TraceContext};
 use crate::service::ServiceError;
 use crate::service::settings::ConsumerSettings;
 use crate::store::{Store, StoreError, Transaction};
-use crate::wire::{self, ErrorCode, EventConsumer};
+use crate::wire::{self, ErrorCode, EventConsumer, names};
 
 /// The longest pause between attempts to reach the stream or create the consumer.
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -189,14 +189,15 @@ impl Consumer {
                 return;
             }
         };
-        let headers = message.headers.clone().unwrap_or_default();
-        let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+        let no_headers = HeaderMap::new();
+        let headers = message.headers.as_ref().unwrap_or(&no_headers);
+        let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
         // The event id travels as `Sb-Message-Id` (and as `Nats-Msg-Id` from our relay); a
         // copy republished under another `Nats-Msg-Id` keeps its `Sb-Message-Id`.
-        let event_id = header(wire::MESSAGE_ID)
-            .or_else(|| header(wire::NATS_MSG_ID))
+        let event_id = header(names::MESSAGE_ID)
+            .or_else(|| header(names::NATS_MSG_ID))
             .unwrap_or_else(|| format!("{}:{stream_sequence}", consumer.event.stream));
-        let outcome = match self.outcome(&message, &headers, &event_id, delivered).await {
+        let outcome = match self.outcome(&message, headers, &event_id, delivered).await {
             Ok(outcome) => outcome,
             Err(reason) => {
                 // The inbox could not be read or the dead letter not stored: leave the
@@ -301,17 +302,17 @@ impl Consumer {
 
     /// The handler's context for this delivery.
     fn context(&self, headers: &HeaderMap, event_id: &str, delivered: u64) -> EventContext {
-        let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
-        let trace = header(wire::TRACEPARENT).map(|traceparent| TraceContext {
+        let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
+        let trace = header(names::TRACEPARENT).map(|traceparent| TraceContext {
             traceparent,
-            tracestate: header(wire::TRACESTATE),
+            tracestate: header(names::TRACESTATE),
         });
         let deadline = SystemTime::now() + self.settings.ack_wait;
         EventContext {
             consumer: self.definition.consumer,
             event_id: event_id.to_owned(),
-            sender: header(wire::SENDER),
-            published: header(wire::TIMESTAMP)
+            sender: header(names::SENDER),
+            published: header(names::TIMESTAMP)
                 .and_then(|t| t.parse().ok())
                 .map(wire::from_unix_millis),
             delivery: delivered,

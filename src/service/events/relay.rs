@@ -186,7 +186,10 @@ fn aggregate(entry: &OutboxEntry) -> &str {
 fn publication(entry: &OutboxEntry) -> PublishMessage {
     let mut headers = HeaderMap::new();
     for (name, value) in &entry.headers {
-        headers.append(name.as_str(), value.as_str());
+        match crate::wire::names::known(name) {
+            Some(known) => headers.append(known, value.as_str()),
+            None => headers.append(name.as_str(), value.as_str()),
+        }
     }
     PublishMessage::build()
         .headers(headers)

@@ -15,8 +15,8 @@ use std::sync::mpsc;
 use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
 
+use super::Db;
 use super::writes::{apply, insert_outbox};
-use super::{Db, OrBackend};
 use crate::store::{OutboxEntry, StoreError, Write};
 
 /// The most commits applied in one SQLite transaction.
@@ -104,7 +104,7 @@ fn flush(db: &mut Db, batch: &mut Vec<Pending>) {
 /// Applies `commits` in one transaction, each in a savepoint (a lone commit without one).
 fn apply_all(db: &mut Db, commits: &[Pending]) -> Vec<Result<(), StoreError>> {
     let Db { conn, tables } = db;
-    let mut sql_tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let sql_tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(error) => return failed_all(commits.len(), &error),
     };
@@ -116,13 +116,26 @@ fn apply_all(db: &mut Db, commits: &[Pending]) -> Vec<Result<(), StoreError>> {
         outcomes.push(outcome);
     } else {
         for (writes, outbox, _) in commits {
-            let outcome = sql_tx.savepoint().or_backend().and_then(|savepoint| {
-                let mut mine = Vec::new();
-                apply_one(&savepoint, tables, &mut mine, writes, outbox)?;
-                savepoint.commit().or_backend()?;
+            // Savepoints through cached statements: rusqlite's would parse their SQL for
+            // every commit of the batch.
+            let savepoint = |sql: &str| {
+                sql_tx
+                    .prepare_cached(sql)
+                    .and_then(|mut statement| statement.execute([]))
+            };
+            if let Err(error) = savepoint("SAVEPOINT sb_commit") {
+                return failed_all(commits.len(), &error);
+            }
+            let mut mine = Vec::new();
+            let outcome = apply_one(&sql_tx, tables, &mut mine, writes, outbox);
+            if outcome.is_ok() {
                 created.extend(mine);
-                Ok(())
-            });
+            } else if let Err(error) = savepoint("ROLLBACK TO sb_commit") {
+                return failed_all(commits.len(), &error);
+            }
+            if let Err(error) = savepoint("RELEASE sb_commit") {
+                return failed_all(commits.len(), &error);
+            }
             outcomes.push(outcome);
         }
     }
