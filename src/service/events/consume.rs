@@ -86,6 +86,11 @@ impl Consumer {
                         return;
                     }
                 }
+                // At start the stream may not exist yet (its service starts after this
+                // one): only a failure that outlasts the backoff's growth is a warning.
+                Err(reason) if retry < MAX_RETRY => {
+                    tracing::info!(consumer = durable, %reason, retry_in = ?retry, "cannot consume yet");
+                }
                 Err(reason) => {
                     tracing::warn!(consumer = durable, %reason, retry_in = ?retry, "cannot consume yet");
                 }
