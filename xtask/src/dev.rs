@@ -236,6 +236,9 @@ async fn start_nats(repo_root: &Path, children: &mut Children) -> Result<String>
     let deadline = Instant::now() + NATS_START_TIMEOUT;
     loop {
         if let Some(url) = read_ports_file(&ports_file)? {
+            // Where `cargo xtask tap` finds this server.
+            fs::write(dir.join("url"), &url)
+                .with_context(|| format!("writing {}", dir.join("url").display()))?;
             eprintln!(
                 "xtask: nats-server {} listening on {url} (log: {})",
                 server.display(),

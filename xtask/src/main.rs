@@ -4,6 +4,7 @@
 //! - [`test`]: run the workspace tests against that server (`cargo xtask test`).
 //! - [`dev`]: run the whole system on one machine (`cargo xtask dev`).
 //! - [`token`]: print a development token (`cargo xtask token --sub <id>`).
+//! - [`tap`]: print the bus's requests, replies and events live, decoded (`cargo xtask tap`).
 //! - [`helm`] and [`docker_lint`]: offline checks of the chart and the Dockerfile
 //!   (`cargo xtask deploy-check`).
 //!
@@ -14,6 +15,7 @@ mod docker_lint;
 mod env;
 mod helm;
 mod nats;
+mod tap;
 mod test;
 mod token;
 mod tools;
@@ -34,6 +36,9 @@ commands:
   dev           run nats-server, every service and the gateway locally until Ctrl-C
                 (uses NATS_URL instead of starting a server when it is set)
   token --sub <id> [--role <role>]...  print a development token for the dev secret
+  tap [filter]  print every request, reply, error and event on the bus (or on the subjects
+                `filter` matches) as JSON lines, payloads decoded; joins `cargo xtask dev`
+                unless NATS_URL says otherwise
   deploy-check [docker|helm]  lint docker/ and helm/ offline (pinned hadolint, helm, k8s 1.29/1.35 schemas)
   help          print this text
 ";
@@ -66,6 +71,7 @@ fn run() -> Result<ExitCode> {
         }
         Some("deploy-check") => helm::run(&repo_root()?, &rest),
         Some("token") => token::run(&rest),
+        Some("tap") => tap::run(&repo_root()?, &rest),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
