@@ -11,9 +11,11 @@ use tokio::task::JoinHandle;
 
 use super::discovery;
 use super::dispatch::{self, EndpointState, Shared};
+use super::events::INBOX;
 use super::events::consume::Consumer;
 use super::events::relay;
 use super::events::streams::{self, StreamError};
+use super::idempotency::COLLECTION as IDEMPOTENCY;
 use super::idempotency::Idempotency;
 use super::{RuntimeSettings, ServiceDefinition};
 use crate::admin::{AdminServer, Health};
@@ -120,6 +122,11 @@ impl ServiceRuntime {
                 relay_stopped,
             ))
         });
+        let housekeeping = tokio::spawn(housekeeping(
+            self.store.clone(),
+            (!definition.consumers.is_empty()).then_some(events.consumer.inbox_retention),
+            stopped.clone(),
+        ));
         let consumers: Vec<JoinHandle<()>> = definition
             .consumers
             .into_iter()
@@ -184,6 +191,7 @@ impl ServiceRuntime {
             stop,
             loops,
             consumers,
+            housekeeping,
             stop_relay,
             relay,
             discovery,
@@ -210,6 +218,8 @@ pub struct RunningService {
     loops: Vec<JoinHandle<()>>,
     /// One task per durable consumer; each ends once its events in hand are handled.
     consumers: Vec<JoinHandle<()>>,
+    /// Deletes expired idempotency and inbox records until the stop.
+    housekeeping: JoinHandle<()>,
     /// Set to true, after the loops and consumers ended, to stop the relay.
     stop_relay: watch::Sender<bool>,
     /// The outbox relay, when the service announces events.
@@ -287,6 +297,7 @@ impl RunningService {
             }
         }
         self.discovery.abort();
+        self.housekeeping.abort();
         self.bus
             .nats()
             .flush()
@@ -336,6 +347,45 @@ async fn serve(
         }
     }
     while in_flight.next().await.is_some() {}
+}
+
+/// How often expired bookkeeping records are deleted.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Deletes, at start and then every [`SWEEP_EVERY`], the idempotency records past their
+/// expiry and (when the service consumes events) the inbox records older than
+/// `inbox_retention`, through indexes created here.
+async fn housekeeping(
+    store: Arc<dyn Store>,
+    inbox_retention: Option<std::time::Duration>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut sweeps = vec![(IDEMPOTENCY, "expires_at", None)];
+    if let Some(retention) = inbox_retention {
+        sweeps.push((INBOX, "at", Some(retention)));
+    }
+    for (collection, field, _) in &sweeps {
+        if let Err(error) = store.ensure_index(collection, field, false).await {
+            tracing::warn!(collection, %error, "cannot index bookkeeping records");
+        }
+    }
+    loop {
+        let now = std::time::SystemTime::now();
+        for (collection, field, retention) in &sweeps {
+            let until = retention.map_or(Some(now), |kept| now.checked_sub(kept));
+            let Some(until) = until else { continue };
+            let before = i64::try_from(crate::wire::unix_millis(until)).unwrap_or(i64::MAX);
+            match store.delete_below(collection, field, before).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(collection, deleted, "expired records deleted"),
+                Err(error) => tracing::warn!(collection, %error, "cannot delete expired records"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 /// Waits until the server has registered every subscription: the server handles one

@@ -62,6 +62,10 @@ pub struct ConsumerSettings {
     /// (`all`, the default) or only events published from then on (`new`)
     /// (`SB_CONSUMER_START`). An existing consumer keeps its position.
     pub start_at_new: bool,
+    /// How long a handled event's inbox record is kept (`SB_INBOX_RETENTION_SECS`, default:
+    /// the stream's `SB_EVENTS_MAX_AGE_SECS`): a copy delivered later would run again, and
+    /// the stream drops events at that age anyway.
+    pub inbox_retention: Duration,
 }
 
 impl Default for ConsumerSettings {
@@ -76,6 +80,7 @@ impl Default for ConsumerSettings {
             ],
             ack_wait: Duration::from_secs(30),
             start_at_new: false,
+            inbox_retention: StreamSettings::default().max_age,
         }
     }
 }
@@ -160,9 +165,10 @@ impl EventSettings {
                     reason: "expected comma-separated milliseconds, e.g. `500,2000,10000`".into(),
                 })?,
         };
+        let max_age = secs("SB_EVENTS_MAX_AGE_SECS", defaults.stream.max_age)?;
         let settings = Self {
             stream: StreamSettings {
-                max_age: secs("SB_EVENTS_MAX_AGE_SECS", defaults.stream.max_age)?,
+                max_age,
                 replicas,
                 duplicate_window: secs(
                     "SB_EVENTS_DUPLICATE_WINDOW_SECS",
@@ -180,6 +186,7 @@ impl EventSettings {
                 backoff,
                 ack_wait: secs("SB_CONSUMER_ACK_WAIT_SECS", defaults.consumer.ack_wait)?,
                 start_at_new,
+                inbox_retention: secs("SB_INBOX_RETENTION_SECS", max_age)?,
             },
             outbox: OutboxSettings {
                 sweep: env.millis("SB_OUTBOX_SWEEP_MS", defaults.outbox.sweep)?,

@@ -28,11 +28,11 @@ pub use queries::{
     unique_index_over_existing_duplicates_fails, unique_index_rejects_duplicates,
 };
 pub use records::{
-    concurrent_commits_fail_alone, concurrent_replaces_have_one_winner, delete_checks_version,
-    empty_commit_is_ok, insert_of_existing_id_fails, insert_then_get,
-    missing_collection_reads_as_empty, replace_checks_and_bumps_version,
-    replace_of_missing_record_is_not_found, typed_collection_round_trips,
-    writes_in_one_transaction_see_each_other,
+    concurrent_commits_fail_alone, concurrent_replaces_have_one_winner,
+    delete_below_removes_only_what_is_below, delete_checks_version, empty_commit_is_ok,
+    insert_of_existing_id_fails, insert_then_get, missing_collection_reads_as_empty,
+    replace_checks_and_bumps_version, replace_of_missing_record_is_not_found,
+    typed_collection_round_trips, writes_in_one_transaction_see_each_other,
 };
 
 /// Defines one `#[tokio::test]` per conformance property in the calling module.
@@ -60,7 +60,8 @@ macro_rules! store_conformance_tests {
             find_pages_in_id_order, find_limits_page_size, unique_index_rejects_duplicates,
             unique_index_over_existing_duplicates_fails, invalid_names_are_rejected,
             filter_values_must_be_scalars, concurrent_replaces_have_one_winner,
-            concurrent_commits_fail_alone, typed_collection_round_trips,
+            concurrent_commits_fail_alone, delete_below_removes_only_what_is_below,
+            typed_collection_round_trips,
         );
     };
     (@each $open:expr; $($property:ident),* $(,)?) => {

@@ -452,6 +452,17 @@ pub trait Store: Send + Sync + 'static {
     /// entries are never deleted.
     async fn outbox_prune(&self, before: std::time::SystemTime) -> Result<u64, StoreError>;
 
+    /// Deletes the records of `collection` whose top-level number `field` is below
+    /// `before`, whatever their version, and returns how many; records without the field
+    /// are kept. For expiring bookkeeping (idempotency and inbox records); with an index on
+    /// `field` it reads only what it deletes.
+    async fn delete_below(
+        &self,
+        collection: &str,
+        field: &str,
+        before: i64,
+    ) -> Result<u64, StoreError>;
+
     /// Notified after every commit in this process that stored outbox entries, so a relay
     /// can publish at once instead of polling; `None` when the store cannot tell (the relay
     /// then relies on its periodic sweep).

@@ -428,6 +428,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_below(
+        &self,
+        collection: &str,
+        field: &str,
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        validate_name(collection)?;
+        validate_name(field)?;
+        let (collection, field) = (collection.to_owned(), field.to_owned());
+        self.run(move |db| {
+            if !db.table_exists(&collection)? {
+                return Ok(0);
+            }
+            let sql = format!(
+                "DELETE FROM {} WHERE {} < ?",
+                table_name(&collection),
+                field_expr(&field)
+            );
+            let deleted = db
+                .conn
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.execute([before]))
+                .or_backend()?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     fn outbox_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
         Some(Arc::clone(&self.outbox_signal))
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use switchboard::service::{RunningService, RuntimeSettings};
 use switchboard::store::{Document, Query, Store, Transaction};
@@ -9,8 +10,8 @@ use switchboard::testing::NatsServer;
 use switchboard::{BusError, CallOptions, Context, ServiceError, ServiceRuntime, store};
 
 use crate::helpers::{
-    EchoRequest, Echoed, Outcome, ProbeHandler, World, connect, echo, echoed, held, memory_store,
-    probe_service,
+    EchoRequest, Echoed, Outcome, PATIENCE, ProbeHandler, World, connect, echo, echoed, held,
+    memory_store, probe_service,
 };
 
 #[tokio::test]
@@ -275,4 +276,43 @@ async fn replicas_racing_on_one_key_commit_one_effect_and_give_one_reply() {
         1,
         "the loser's effect rolled back"
     );
+}
+
+#[tokio::test]
+async fn expired_records_are_deleted_by_the_runtime() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let url = format!("sqlite://{}", dir.path().join("probe.db").display());
+    let store = store::open(&url).await.expect("store");
+    let short = RuntimeSettings {
+        idempotency_ttl: Duration::from_millis(1),
+        ..RuntimeSettings::default()
+    };
+    let first = world
+        .start_probe_with(short.clone(), store.clone(), None)
+        .await;
+    world
+        .probe_client()
+        .record_with(
+            echo("expiring"),
+            CallOptions::default().idempotency_key("old"),
+        )
+        .await
+        .expect("the command");
+    let records = || async {
+        store
+            .find(store::Query::all("_idempotency"))
+            .await
+            .expect("reads the records")
+            .records
+            .len()
+    };
+    assert_eq!(records().await, 1, "the command left its record");
+    first.running.stop().await.expect("stops");
+
+    // The sweep at start deletes the record its expiry has passed.
+    let _second = world.start_probe_with(short, store.clone(), None).await;
+    switchboard::testing::eventually(PATIENCE, || async { (records().await == 0).then_some(()) })
+        .await
+        .expect("the expired record is deleted");
 }

@@ -274,6 +274,44 @@ pub async fn concurrent_commits_fail_alone(store: Arc<dyn Store>) {
     );
 }
 
+/// `delete_below` removes exactly the records whose number field is below the bound.
+pub async fn delete_below_removes_only_what_is_below(store: Arc<dyn Store>) {
+    assert_eq!(
+        store
+            .delete_below("never_written", "at", 10)
+            .await
+            .expect("delete_below on a missing collection"),
+        0
+    );
+    let tx = Transaction::new()
+        .insert("marks", "old", doc(json!({"at": 1})))
+        .insert("marks", "older", doc(json!({"at": -3})))
+        .insert("marks", "edge", doc(json!({"at": 5})))
+        .insert("marks", "new", doc(json!({"at": 9})))
+        .insert("marks", "text", doc(json!({"at": "1"})))
+        .insert("marks", "none", doc(json!({})));
+    commit(&store, tx).await;
+    let deleted = store
+        .delete_below("marks", "at", 5)
+        .await
+        .expect("delete_below");
+    assert_eq!(deleted, 2, "only `old` and `older` are below 5");
+    for (id, kept) in [
+        ("old", false),
+        ("older", false),
+        ("edge", true),
+        ("new", true),
+        ("text", true),
+        ("none", true),
+    ] {
+        assert_eq!(
+            get(&store, "marks", id).await.is_some(),
+            kept,
+            "record {id} kept: {kept}"
+        );
+    }
+}
+
 /// The typed [`Collection`] writes and reads structs and reports documents it cannot decode.
 pub async fn typed_collection_round_trips(store: Arc<dyn Store>) {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
