@@ -42,6 +42,8 @@ pub(crate) struct EndpointState {
     pub ok_counter: metrics::Counter,
     /// `sb_request_duration_seconds{subject}`, registered once.
     pub duration: metrics::Histogram,
+    /// `sb_requests_in_flight{subject}`, registered once.
+    pub in_flight_gauge: metrics::Gauge,
 }
 
 impl EndpointState {
@@ -58,6 +60,7 @@ impl EndpointState {
                 "outcome" => "ok"
             ),
             duration: metrics::histogram!("sb_request_duration_seconds", "subject" => rpc.subject),
+            in_flight_gauge: metrics::gauge!("sb_requests_in_flight", "subject" => rpc.subject),
         }
     }
 }
@@ -118,9 +121,11 @@ pub(crate) async fn handle(
         return;
     };
     endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+    endpoint.in_flight_gauge.increment(1.0);
     let result = process(&message, &endpoint, &shared).await;
     respond(&shared, &endpoint, reply_to, &message, result, started).await;
     endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+    endpoint.in_flight_gauge.decrement(1.0);
 }
 
 /// Refuses a request at once with 503: the endpoint is at its in-flight bound.

@@ -13,6 +13,15 @@ use crate::helpers::{PATIENCE, World, echo, held, memory_store, within};
 /// The metrics line a successful `Echo` leaves.
 const ECHO_OK: &str = "sb_requests_total{subject=\"probe.v1.echo\",outcome=\"ok\"}";
 
+/// The in-flight gauge of the probe's `record` endpoint.
+const IN_FLIGHT: &str = "sb_requests_in_flight{subject=\"probe.v1.record\"}";
+
+/// The value of the sample `series` (name and labels) in a Prometheus text page.
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
 /// `GET url`: the status and body, or status 0 when nothing answers (connection refused).
 async fn get(url: String) -> (u16, String) {
     tokio::task::spawn_blocking(move || {
@@ -77,6 +86,12 @@ async fn health_readiness_and_metrics_then_readiness_drops_during_the_drain() {
     probe
         .until_calls(2, "the held request reached the handler")
         .await;
+    let (_, metrics) = get(format!("{base}/metrics")).await;
+    let in_flight_now = sample(&metrics, IN_FLIGHT).unwrap_or(0.0);
+    assert!(
+        in_flight_now >= 1.0,
+        "{IN_FLIGHT} counts the held request: {in_flight_now}"
+    );
     let release = probe.releaser();
     let stopping = tokio::spawn(probe.running.stop());
 

@@ -131,6 +131,33 @@ async fn a_poison_event_is_retried_then_dead_lettered_and_later_events_go_on() {
     assert_eq!(count(tally_store.as_ref(), "flaky:2").await, 1);
     assert_eq!(seen.deliveries_of("ok-after"), [1]);
     assert_eq!(count(tally_store.as_ref(), "ok-after").await, 1);
+
+    // The metrics count them (at least: other tests of this process share the recorder).
+    let page = switchboard::telemetry::metrics_handle()
+        .expect("the metrics recorder")
+        .render();
+    let sample = |series: &str| {
+        page.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let dead = sample(
+        "sb_events_consumed_total{consumer=\"tally_count_appended\",outcome=\"dead_lettered\"}",
+    );
+    assert!(dead >= 2.0, "two dead letters counted: {dead}\n{page}");
+    let redelivered = sample("sb_events_redelivered_total{consumer=\"tally_count_appended\"}");
+    assert!(
+        redelivered >= 3.0,
+        "poison-1 (2) and flaky:2 (2) redelivered: {redelivered}"
+    );
+    assert!(
+        page.contains("sb_events_consumer_pending{consumer=\"tally_count_appended\"}"),
+        "the consumer's pending count is reported"
+    );
+    assert!(
+        page.contains("sb_events_relay_lag_seconds_bucket{service=\"ledger\""),
+        "the relay's lag is recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,10 +185,14 @@ impl Consumer {
     async fn deliver(self: Arc<Self>, message: jetstream::Message) {
         let consumer = self.definition.consumer;
         let (delivered, stream_sequence) = match message.info() {
-            Ok(info) => (
-                u64::try_from(info.delivered).unwrap_or(1),
-                info.stream_sequence,
-            ),
+            Ok(info) => {
+                metrics::gauge!("sb_events_consumer_pending", "consumer" => consumer.durable)
+                    .set(info.pending as f64);
+                (
+                    u64::try_from(info.delivered).unwrap_or(1),
+                    info.stream_sequence,
+                )
+            }
             Err(error) => {
                 tracing::warn!(consumer = consumer.durable, %error, "a message without delivery info");
                 return;
@@ -202,6 +206,10 @@ impl Consumer {
         let event_id = header(names::MESSAGE_ID)
             .or_else(|| header(names::NATS_MSG_ID))
             .unwrap_or_else(|| format!("{}:{stream_sequence}", consumer.event.stream));
+        if delivered > 1 {
+            metrics::counter!("sb_events_redelivered_total", "consumer" => consumer.durable)
+                .increment(1);
+        }
         let outcome = match self.outcome(&message, headers, &event_id, delivered).await {
             Ok(outcome) => outcome,
             Err(reason) => {

@@ -149,9 +149,17 @@ async fn pass(
         }
     }
     let mut published = Vec::with_capacity(acks.len());
+    let lag = metrics::histogram!("sb_events_relay_lag_seconds", "service" => service);
+    let now = crate::wire::unix_millis(SystemTime::now());
     for (entry, ack) in acks {
         match ack.await {
-            Ok(_) => published.push(entry.id.clone()),
+            Ok(_) => {
+                // From the announcement (its `Sb-Timestamp`) to JetStream's acknowledgement.
+                if let Some(at) = announced_at(entry) {
+                    lag.record(Duration::from_millis(now.saturating_sub(at)).as_secs_f64());
+                }
+                published.push(entry.id.clone());
+            }
             Err(error) => {
                 failure.get_or_insert(RelayError::Publish {
                     subject: entry.subject.clone(),
@@ -170,6 +178,15 @@ async fn pass(
         None if held_back || read == BATCH as usize => Ok(Pass::More),
         None => Ok(Pass::Drained),
     }
+}
+
+/// When `entry` was announced, from its `Sb-Timestamp` header (milliseconds).
+fn announced_at(entry: &OutboxEntry) -> Option<u64> {
+    entry
+        .headers
+        .iter()
+        .find(|(name, _)| name == crate::wire::TIMESTAMP)
+        .and_then(|(_, value)| value.parse().ok())
 }
 
 /// The key that orders `entry` among others: its aggregate, or its subject when it has none.
