@@ -234,6 +234,15 @@ async fn process(
     }
 }
 
+/// What a panic said, when it said it with a string.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".into())
+}
+
 /// Runs the handler, turning a panic into a 500 for this request alone.
 async fn run_handler(
     handler: &BoxedHandler,
@@ -243,11 +252,7 @@ async fn run_handler(
     match AssertUnwindSafe(handler(ctx, payload)).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
-            let reason = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string payload".into());
+            let reason = panic_text(panic.as_ref());
             Err(ServiceError::internal(format!(
                 "handler panicked: {reason}"
             )))

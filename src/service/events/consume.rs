@@ -33,6 +33,7 @@ use tokio::sync::watch;
 use super::{ConsumerDefinition, EventContext, INBOX, inbox_id};
 use crate::bus::{Bus, Inherited, TraceContext};
 use crate::service::ServiceError;
+use crate::service::dispatch::panic_text;
 use crate::service::settings::ConsumerSettings;
 use crate::store::{Store, StoreError, Transaction};
 use crate::wire::{self, ErrorCode, EventConsumer, names};
@@ -401,13 +402,4 @@ fn one_line(reason: &str) -> String {
         .take(500)
         .collect();
     line
-}
-
-/// What a panic said, when it said it with a string.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string payload".into())
 }
