@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::discovery;
 use super::dispatch::{self, EndpointState, Shared};
 use super::events::INBOX;
-use super::events::consume::Consumer;
+use super::events::consume::{Consumer, ConsumerMetrics};
 use super::events::relay;
 use super::events::streams::{self, StreamError};
 use super::idempotency::COLLECTION as IDEMPOTENCY;
@@ -132,6 +132,7 @@ impl ServiceRuntime {
             .into_iter()
             .map(|consumer| {
                 let consumer = Consumer {
+                    metrics: ConsumerMetrics::new(consumer.consumer.durable),
                     definition: consumer,
                     js: js.clone(),
                     bus: self.bus.clone(),

@@ -48,6 +48,41 @@ pub(crate) struct Consumer {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) settings: ConsumerSettings,
+    /// Its metric handles, registered once (a lookup per delivery was measurable).
+    pub(crate) metrics: ConsumerMetrics,
+}
+
+/// The metrics of one consumer.
+pub(crate) struct ConsumerMetrics {
+    /// `sb_events_consumed_total{consumer, outcome}`, in [`Outcome`] order.
+    consumed: [metrics::Counter; 4],
+    /// `sb_events_redelivered_total{consumer}`.
+    redelivered: metrics::Counter,
+    /// `sb_events_consumer_pending{consumer}`.
+    pending: metrics::Gauge,
+}
+
+impl ConsumerMetrics {
+    /// The handles of consumer `durable`.
+    pub(crate) fn new(durable: &'static str) -> Self {
+        let consumed = |outcome: Outcome| {
+            metrics::counter!(
+                "sb_events_consumed_total",
+                "consumer" => durable,
+                "outcome" => outcome.label()
+            )
+        };
+        Self {
+            consumed: [
+                consumed(Outcome::Handled),
+                consumed(Outcome::Duplicate),
+                consumed(Outcome::Retried),
+                consumed(Outcome::DeadLettered),
+            ],
+            redelivered: metrics::counter!("sb_events_redelivered_total", "consumer" => durable),
+            pending: metrics::gauge!("sb_events_consumer_pending", "consumer" => durable),
+        }
+    }
 }
 
 /// How one delivery ended, for the metrics.
@@ -187,8 +222,7 @@ impl Consumer {
         let consumer = self.definition.consumer;
         let (delivered, stream_sequence) = match message.info() {
             Ok(info) => {
-                metrics::gauge!("sb_events_consumer_pending", "consumer" => consumer.durable)
-                    .set(info.pending as f64);
+                self.metrics.pending.set(info.pending as f64);
                 (
                     u64::try_from(info.delivered).unwrap_or(1),
                     info.stream_sequence,
@@ -208,8 +242,7 @@ impl Consumer {
             .or_else(|| header(names::NATS_MSG_ID))
             .unwrap_or_else(|| format!("{}:{stream_sequence}", consumer.event.stream));
         if delivered > 1 {
-            metrics::counter!("sb_events_redelivered_total", "consumer" => consumer.durable)
-                .increment(1);
+            self.metrics.redelivered.increment(1);
         }
         let outcome = match self.outcome(&message, headers, &event_id, delivered).await {
             Ok(outcome) => outcome,
@@ -221,12 +254,7 @@ impl Consumer {
                 Outcome::Retried
             }
         };
-        metrics::counter!(
-            "sb_events_consumed_total",
-            "consumer" => consumer.durable,
-            "outcome" => outcome.label()
-        )
-        .increment(1);
+        self.metrics.consumed[outcome as usize].increment(1);
     }
 
     /// Runs the handler unless the inbox says the event was handled, and acknowledges.

@@ -59,6 +59,14 @@ enum RelayError {
     Publish { subject: String, reason: String },
 }
 
+/// The relay's metric handles, registered once.
+struct RelayMetrics {
+    /// `sb_events_published_total{service}`.
+    published: metrics::Counter,
+    /// `sb_events_relay_lag_seconds{service}`.
+    lag: metrics::Histogram,
+}
+
 /// What a pass found.
 enum Pass {
     /// Everything pending was published.
@@ -78,10 +86,14 @@ pub(crate) async fn run(
     let signal = store
         .outbox_signal()
         .unwrap_or_else(|| Arc::new(Notify::new()));
+    let metrics = RelayMetrics {
+        published: metrics::counter!("sb_events_published_total", "service" => service),
+        lag: metrics::histogram!("sb_events_relay_lag_seconds", "service" => service),
+    };
     let mut backoff = FIRST_BACKOFF;
     let mut last_prune = tokio::time::Instant::now();
     loop {
-        let wait = match pass(service, store.as_ref(), &js).await {
+        let wait = match pass(store.as_ref(), &js, &metrics).await {
             Ok(Pass::More) => continue,
             Ok(Pass::Drained) => {
                 backoff = FIRST_BACKOFF;
@@ -103,7 +115,7 @@ pub(crate) async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = stopped.changed() => {
                 // The last pass: whatever was committed before the stop.
-                if let Err(error) = pass(service, store.as_ref(), &js).await {
+                if let Err(error) = pass(store.as_ref(), &js, &metrics).await {
                     tracing::warn!(service, %error, "outbox entries left for the next start");
                 }
                 return;
@@ -115,9 +127,9 @@ pub(crate) async fn run(
 /// Publishes one window of pending entries: at most one per aggregate, all at once, then
 /// marks the acknowledged ones published.
 async fn pass(
-    service: &'static str,
     store: &dyn Store,
     js: &jetstream::Context,
+    metrics: &RelayMetrics,
 ) -> Result<Pass, RelayError> {
     let pending = store.outbox_pending(BATCH).await?;
     if pending.is_empty() {
@@ -149,14 +161,15 @@ async fn pass(
         }
     }
     let mut published = Vec::with_capacity(acks.len());
-    let lag = metrics::histogram!("sb_events_relay_lag_seconds", "service" => service);
     let now = crate::wire::unix_millis(SystemTime::now());
     for (entry, ack) in acks {
         match ack.await {
             Ok(_) => {
                 // From the announcement (its `Sb-Timestamp`) to JetStream's acknowledgement.
                 if let Some(at) = announced_at(entry) {
-                    lag.record(Duration::from_millis(now.saturating_sub(at)).as_secs_f64());
+                    metrics
+                        .lag
+                        .record(Duration::from_millis(now.saturating_sub(at)).as_secs_f64());
                 }
                 published.push(entry.id.clone());
             }
@@ -170,8 +183,7 @@ async fn pass(
     }
     if !published.is_empty() {
         store.outbox_mark_published(&published).await?;
-        metrics::counter!("sb_events_published_total", "service" => service)
-            .increment(published.len() as u64);
+        metrics.published.increment(published.len() as u64);
     }
     match failure {
         Some(error) => Err(error),
