@@ -90,6 +90,32 @@ const WRITE_TITLE: &str = "a todo the write benchmark created";
 const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
                      { todos { id title completed createdAt } } }";
 
+/// The media type the gateway answers in when the client sends no `Accept`.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// A 200 answer carrying `body` in the gateway's media type: what every in-process server
+/// answers with.
+fn graphql_ok(body: impl Into<axum::body::Body>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        axum::http::StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, GRAPHQL_RESPONSE)],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// The request for the first page of `owner`'s todos that every target answers.
+fn owner_page(owner: &str) -> ListTodosByOwnerRequest {
+    ListTodosByOwnerRequest {
+        owner_id: owner.into(),
+        page: Some(PageRequest {
+            limit: ITEMS as u32,
+            ..Default::default()
+        }),
+    }
+}
+
 /// What the command line chose (see [`crate::options::Options`]).
 pub type Options = crate::options::Options<Target>;
 
@@ -339,13 +365,7 @@ impl Fixture {
         // The hand-written path: its responder holds the 10 todos as the service answers
         // them (prost), each side on its own NATS connection.
         let listed = client
-            .list_by_owner(ListTodosByOwnerRequest {
-                owner_id: OWNER.into(),
-                page: Some(PageRequest {
-                    limit: 10,
-                    ..Default::default()
-                }),
-            })
+            .list_by_owner(owner_page(OWNER))
             .await
             .context("listing the todos for the hand-written responder")?;
         let responder = hand::responder(&url, listed.todos).await?;
@@ -568,13 +588,7 @@ impl Call for Worker {
             }
             Worker::Bus(client) => {
                 let reply = client
-                    .list_by_owner(ListTodosByOwnerRequest {
-                        owner_id: OWNER.into(),
-                        page: Some(PageRequest {
-                            limit: 10,
-                            ..Default::default()
-                        }),
-                    })
+                    .list_by_owner(owner_page(OWNER))
                     .await
                     .context("listing the owner's todos over the bus")?;
                 ensure!(reply.todos.len() == ITEMS, "{} todos", reply.todos.len());

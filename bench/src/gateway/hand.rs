@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::StreamExt as _;
@@ -35,8 +35,6 @@ const SUBJECT: &str = "bench.hand.todos.list_by_owner";
 const QUEUE: &str = "bench-hand";
 /// The route of the hand-written handler.
 pub const PATH: &str = "/hand/graphql";
-/// The media type the gateway answers in when the client sends no `Accept`.
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 /// Starts the responder on its own connection to `url`, answering from `todos`.
 pub async fn responder(url: &str, todos: Vec<Todo>) -> Result<JoinHandle<()>> {
@@ -98,13 +96,7 @@ async fn handle(State(client): State<Arc<async_nats::Client>>, body: Bytes) -> R
     let Some(owner) = post["variables"]["o"].as_str() else {
         return (StatusCode::BAD_REQUEST, "no variable o").into_response();
     };
-    let request = ListTodosByOwnerRequest {
-        owner_id: owner.to_owned(),
-        page: Some(switchboard::proto::switchboard::v1::PageRequest {
-            limit: 10,
-            ..Default::default()
-        }),
-    };
+    let request = super::owner_page(owner);
     let reply = match client
         .request(SUBJECT, Bytes::from(request.encode_to_vec()))
         .await
@@ -117,12 +109,7 @@ async fn handle(State(client): State<Arc<async_nats::Client>>, body: Bytes) -> R
         Err(error) => return (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
     };
     match answer(&reply.todos) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)],
-            body,
-        )
-            .into_response(),
+        Ok(body) => super::graphql_ok(body),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use rusqlite::Connection;
@@ -25,8 +25,6 @@ use serde_json::{Value, json};
 
 /// The route of the hand-written insert handler.
 pub const PATH: &str = "/hand/create";
-/// The media type the gateway answers in when the client sends no `Accept`.
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 /// Opens the handler's database at `path`, configured as the store configures its own.
 pub fn open(path: &Path) -> Result<Connection> {
@@ -79,12 +77,9 @@ async fn handle(State(conn): State<Arc<Mutex<Connection>>>, body: Bytes) -> Resp
     })
     .await;
     match inserted {
-        Ok(Ok(1)) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)],
+        Ok(Ok(1)) => super::graphql_ok(
             json!({ "data": { "createTodo": { "id": id, "title": title } } }).to_string(),
-        )
-            .into_response(),
+        ),
         Ok(Ok(rows)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{rows} rows inserted"),

@@ -34,8 +34,6 @@ use todos::record::TodoRecord;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
-/// The media type the gateway answers in when the client sends no `Accept`.
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 /// The route resolving from the store.
 pub const STORE_PATH: &str = "/store/graphql";
 /// The route resolving from memory.
@@ -216,12 +214,7 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, body: By
     };
     let response = state.schema.execute(request.data(identity)).await;
     match serde_json::to_string(&response) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)],
-            body,
-        )
-            .into_response(),
+        Ok(body) => super::graphql_ok(body),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -231,12 +224,7 @@ async fn canned_reply(State(state): State<CannedState>, headers: HeaderMap) -> R
     if let Err(refusal) = authenticate(state.verifier.as_ref(), &headers).await {
         return refusal;
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)],
-        state.body,
-    )
-        .into_response()
+    super::graphql_ok(state.body)
 }
 
 /// The identity the `Authorization` header proves, or 401.
