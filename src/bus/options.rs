@@ -67,6 +67,19 @@ pub struct TraceContext {
     pub tracestate: Option<String>,
 }
 
+impl TraceContext {
+    /// The trace context a received message carries, when it has a `traceparent`.
+    #[cfg(feature = "runtime")]
+    pub(crate) fn from_headers(headers: &async_nats::HeaderMap) -> Option<Self> {
+        use crate::wire::names;
+        let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
+        Some(Self {
+            traceparent: header(names::TRACEPARENT)?,
+            tracestate: header(names::TRACESTATE),
+        })
+    }
+}
+
 /// What calls made from inside a handler inherit from the request being handled.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Inherited {

@@ -191,10 +191,10 @@ async fn process(
             endpoint.rpc.name
         )));
     }
-    let trace = header(names::TRACEPARENT).map(|traceparent| TraceContext {
-        traceparent: traceparent.to_string(),
-        tracestate: header(names::TRACESTATE).map(str::to_string),
-    });
+    let trace = message
+        .headers
+        .as_ref()
+        .and_then(TraceContext::from_headers);
     let idempotency_key = header(names::IDEMPOTENCY_KEY).map(str::to_string);
     let keyed = idempotency_key.as_deref().map(|key| {
         Arc::new(shared.idempotency.keyed(

@@ -345,10 +345,7 @@ impl Consumer {
     /// The handler's context for this delivery.
     fn context(&self, headers: &HeaderMap, event_id: &str, delivered: u64) -> EventContext {
         let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
-        let trace = header(names::TRACEPARENT).map(|traceparent| TraceContext {
-            traceparent,
-            tracestate: header(names::TRACESTATE),
-        });
+        let trace = TraceContext::from_headers(headers);
         let deadline = SystemTime::now() + self.settings.ack_wait;
         EventContext {
             consumer: self.definition.consumer,
