@@ -33,6 +33,12 @@ pub fn event_stream(service: &str) -> String {
     format!("{}_EVENTS", service.to_uppercase())
 }
 
+/// The subjects of every event of service `service`, which its stream holds:
+/// `events.users.>`.
+pub fn event_subjects(service: &str) -> String {
+    format!("events.{service}.>")
+}
+
 /// The durable consumer of handler `handler` (proto name, e.g. `DeleteOwnedTodos`) in
 /// service `service`: `todos_delete_owned_todos`.
 pub fn consumer_name(service: &str, handler: &str) -> String {
@@ -47,4 +53,14 @@ pub fn dead_letter_subject(service: &str, handler: &str) -> String {
 /// The JetStream stream holding service `service`'s dead letters: `TODOS_DLQ`.
 pub fn dead_letter_stream(service: &str) -> String {
     format!("{}_DLQ", service.to_uppercase())
+}
+
+/// The subjects of every dead letter of service `service`'s consumers: `dlq.todos.>`.
+pub fn dead_letter_subjects(service: &str) -> String {
+    format!("dlq.{service}.>")
+}
+
+/// Whether `subject` is a dead letter's (`dlq.<service>.<handler>`).
+pub fn is_dead_letter(subject: &str) -> bool {
+    subject.starts_with("dlq.")
 }

@@ -170,7 +170,7 @@ impl Catalog {
             }
         } else if let Some(event_type) = header(wire::EVENT_TYPE) {
             line["event_type"] = json!(event_type);
-            let kind = if subject.starts_with("dlq.") {
+            let kind = if naming::is_dead_letter(subject) {
                 line["dead_letter_reason"] = json!(header(wire::DLQ_REASON));
                 "dead_letter"
             } else {

@@ -26,7 +26,7 @@ pub(crate) async fn ensure_events(
     settings: &StreamSettings,
 ) -> Result<(), StreamError> {
     let name = naming::event_stream(service);
-    ensure(js, name, format!("events.{service}.>"), settings).await
+    ensure(js, name, naming::event_subjects(service), settings).await
 }
 
 /// Creates or updates `service`'s dead-letter stream, holding `dlq.<service>.>`.
@@ -36,7 +36,7 @@ pub(crate) async fn ensure_dead_letters(
     settings: &StreamSettings,
 ) -> Result<(), StreamError> {
     let name = naming::dead_letter_stream(service);
-    ensure(js, name, format!("dlq.{service}.>"), settings).await
+    ensure(js, name, naming::dead_letter_subjects(service), settings).await
 }
 
 async fn ensure(
