@@ -5,6 +5,8 @@
 
 #[path = "src/contract.rs"]
 mod contract;
+// Also the run-time names (stream subjects, dead letters) the generator does not need.
+#[allow(dead_code)]
 #[path = "src/naming.rs"]
 mod naming;
 #[path = "build/service_generator.rs"]
