@@ -9,18 +9,26 @@
 //!   2. a venv `<repo>/.tools/helm-venv/` with [`REQUIREMENTS`] (the PyPI package
 //!      kubernetes-validate bundles the Kubernetes JSON schemas, so validation is offline),
 //!      rebuilt when that file changes;
-//!   3. for the chart's defaults and for each `helm/examples/*.yaml` on top of them:
-//!      `helm lint --strict`; `helm template` for each of [`KUBE_VERSIONS`], every rendering
-//!      validated by [`VALIDATOR`] (strict schemas: unknown fields fail; and the chart's
-//!      promises: security context, probes, grace periods, wiring; for the defaults, one
-//!      Deployment per service crate under `services/`, so a service's values block is
-//!      all the chart needs); and `helm install --dry-run=client`, which also renders
-//!      NOTES.txt;
-//!   4. each `helm/tests/invalid/*.yaml` must make `helm install --dry-run=client` fail with
+//!   3. the CRD schemas bundled in `xtask/chart-check/schemas/` (the Prometheus Operator's
+//!      ServiceMonitor and PodMonitor, which kubernetes-validate does not know) must accept
+//!      a valid object and reject each of a list of broken ones (`--check-schemas`), so a
+//!      schema that lets anything through fails here;
+//!   4. for the chart's defaults, for each `helm/examples/*.yaml` and for each
+//!      `helm/tests/valid/*.yaml` (one option turned on: the bundled Jaeger, OTLP over HTTP,
+//!      a ServiceMonitor, a PodMonitor), each on top of the defaults: `helm lint --strict`;
+//!      `helm template` for each of [`KUBE_VERSIONS`], every rendering validated by
+//!      [`VALIDATOR`] (strict schemas: unknown fields fail, CRD kinds against the bundled
+//!      schemas and a kind with no schema at all fails; and the chart's promises: security
+//!      context, probes, grace periods, wiring of traces, monitors and network policies; for
+//!      the defaults, one Deployment per service crate under `services/`, so a service's
+//!      values block is all the chart needs); and `helm install --dry-run=client`, which
+//!      also renders NOTES.txt (which must contain what a `# notes:` line of the values file
+//!      quotes);
+//!   5. each `helm/tests/invalid/*.yaml` must make `helm install --dry-run=client` fail with
 //!      the message its `# expect:` line quotes: bad values fail at install time.
 //!
 //! The validator and its requirements are tooling, so they live here in `xtask/chart-check/`;
-//! `helm/` holds only the chart, its examples and the values it must refuse.
+//! `helm/` holds only the chart, its examples and the values it must accept or refuse.
 //!
 //! One `ok`/`FAIL` line per check, then `N passed, N failed`; the exit status is 1 when
 //! anything failed. Renderings are kept in `target/deploy-check/` for inspection. Helm gets
@@ -154,12 +162,19 @@ fn check_chart(repo_root: &Path, tally: &mut Tally) -> Result<()> {
         KUBE_VERSIONS.join(" and ")
     );
 
+    check_bundled_schemas(repo_root, &python, tally)?;
+
     let mut sets: Vec<Option<String>> = vec![None];
-    sets.extend(
-        yaml_files(&repo_root.join("helm").join("examples"))?
-            .iter()
-            .map(|path| Some(relative(repo_root, path))),
-    );
+    for dir in [
+        repo_root.join("helm").join("examples"),
+        repo_root.join("helm").join("tests").join("valid"),
+    ] {
+        sets.extend(
+            yaml_files(&dir)?
+                .iter()
+                .map(|path| Some(relative(repo_root, path))),
+        );
+    }
     let newest = KUBE_VERSIONS.last().copied().unwrap_or("1.35");
     let services = workspace::services(repo_root)?;
     for set in &sets {
@@ -235,9 +250,7 @@ fn check_values_set(
             );
             continue;
         }
-        let stem = set
-            .and_then(|f| Path::new(f).file_stem())
-            .map_or("defaults".to_string(), |s| s.to_string_lossy().into_owned());
+        let stem = set.map_or("defaults".to_string(), rendering_stem);
         let file = work.join(format!("{stem}-k8s{kube}.yaml"));
         fs::write(&file, &rendered.stdout)
             .with_context(|| format!("writing {}", file.display()))?;
@@ -262,13 +275,23 @@ fn check_values_set(
         )?;
     }
 
+    let wanted_notes = match set {
+        Some(file) => notes_line(
+            &fs::read_to_string(repo_root.join(file)).with_context(|| format!("reading {file}"))?,
+        ),
+        None => None,
+    };
     let install = helm.install_dry_run(&values)?;
     let result = passed(&install).and_then(|()| {
         let notes = text(&install);
-        if notes.contains("NOTES:") && notes.contains("/graphql") {
-            Ok(())
-        } else {
+        if !(notes.contains("NOTES:") && notes.contains("/graphql")) {
             Err("NOTES.txt does not tell how to reach /graphql".to_string())
+        } else if let Some(wanted) = wanted_notes.as_deref().filter(|w| !notes.contains(w)) {
+            Err(format!(
+                "NOTES.txt does not say {wanted:?} (the `# notes:` line)"
+            ))
+        } else {
+            Ok(())
         }
     });
     tally.record(
@@ -276,6 +299,55 @@ fn check_values_set(
         result,
     );
     Ok(())
+}
+
+/// The bundled CRD schemas accept a valid object and reject broken ones; one check each.
+fn check_bundled_schemas(repo_root: &Path, python: &Path, tally: &mut Tally) -> Result<()> {
+    let output = Command::new(python)
+        .current_dir(repo_root)
+        .args([VALIDATOR, "--check-schemas"])
+        .output()
+        .with_context(|| format!("running {VALIDATOR} --check-schemas"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut result = None;
+    for line in stdout.lines() {
+        match line.strip_prefix("RESULT ") {
+            Some(counts) => result = Some(parse_counts(counts)),
+            None => println!("{line}"),
+        }
+    }
+    match result {
+        Some((passed, failed)) if passed + failed > 0 => {
+            tally.passed += passed;
+            tally.failed += failed;
+        }
+        _ => tally.record(
+            &format!("{VALIDATOR} --check-schemas"),
+            Err(format!(
+                "it checked nothing or crashed:\n{}{}",
+                stdout,
+                String::from_utf8_lossy(&output.stderr)
+            )),
+        ),
+    }
+    Ok(())
+}
+
+/// The name of a values file's renderings in `target/deploy-check/`: its stem, prefixed with
+/// `valid-` for `helm/tests/valid/` (so it cannot clash with an example's).
+fn rendering_stem(file: &str) -> String {
+    let path = Path::new(file);
+    let stem = path
+        .file_stem()
+        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
+    if path
+        .parent()
+        .is_some_and(|dir| dir.ends_with("tests/valid"))
+    {
+        format!("valid-{stem}")
+    } else {
+        stem
+    }
 }
 
 /// One `helm/tests/invalid/*.yaml` must make `helm install` fail with its `# expect:` message.
@@ -391,9 +463,19 @@ fn parse_counts(counts: &str) -> (usize, usize) {
 
 /// The text after `# expect:` in a values file's header.
 fn expect_line(text: &str) -> Option<String> {
+    comment_line(text, "expect:")
+}
+
+/// The text after `# notes:` in a values file's header: what NOTES.txt must say.
+fn notes_line(text: &str) -> Option<String> {
+    comment_line(text, "notes:")
+}
+
+/// The text after `# <key>` in the first comment line starting with it, if not empty.
+fn comment_line(text: &str, key: &str) -> Option<String> {
     text.lines()
         .filter_map(|line| line.trim().strip_prefix('#'))
-        .find_map(|comment| comment.trim().strip_prefix("expect:"))
+        .find_map(|comment| comment.trim().strip_prefix(key))
         .map(|rest| rest.trim().to_string())
         .filter(|rest| !rest.is_empty())
 }
@@ -623,7 +705,7 @@ fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{expect_line, parse_counts};
+    use super::{expect_line, notes_line, parse_counts, rendering_stem};
 
     #[test]
     fn reads_the_validators_counts() {
@@ -640,5 +722,25 @@ mod tests {
             Some("needs nats.auth.password, or a Secret")
         );
         assert_eq!(expect_line("# expect:\nnats: {}\n"), None);
+    }
+
+    #[test]
+    fn reads_what_the_notes_must_say() {
+        let values =
+            "# Jaeger on.\n# notes: port-forward svc/switchboard-jaeger 16686:16686\ntracing: {}\n";
+        assert_eq!(
+            notes_line(values).as_deref(),
+            Some("port-forward svc/switchboard-jaeger 16686:16686")
+        );
+        assert_eq!(notes_line("# expect: no\ntracing: {}\n"), None);
+    }
+
+    #[test]
+    fn names_renderings_apart() {
+        assert_eq!(rendering_stem("helm/examples/dev.yaml"), "dev");
+        assert_eq!(
+            rendering_stem("helm/tests/valid/jaeger.yaml"),
+            "valid-jaeger"
+        );
     }
 }

@@ -134,6 +134,40 @@ Every template ranges over this, so a service is one `services.<name>` entry.
 {{- .Values.store.mongodb.existingSecret | default (printf "%s-mongodb" (include "switchboard.fullname" .)) -}}
 {{- end -}}
 
+{{/* The bundled Jaeger (tracing.jaeger): its resources' name, labels and selector. */}}
+{{- define "switchboard.jaegerName" -}}
+{{- printf "%s-jaeger" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- define "switchboard.jaegerSelector" -}}
+app.kubernetes.io/name: jaeger
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: jaeger
+{{- end -}}
+{{- define "switchboard.jaegerLabels" -}}
+helm.sh/chart: {{ include "switchboard.chart" . }}
+{{ include "switchboard.jaegerSelector" . }}
+app.kubernetes.io/part-of: switchboard
+app.kubernetes.io/version: {{ .Values.tracing.jaeger.image.tag | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/*
+Where the components export traces (OTEL_EXPORTER_OTLP_ENDPOINT): tracing.otlpEndpoint, else
+the bundled Jaeger's OTLP port for tracing.protocol, else empty (no export).
+*/}}
+{{- define "switchboard.otlpEndpoint" -}}
+{{- if .Values.tracing.otlpEndpoint -}}
+{{- .Values.tracing.otlpEndpoint -}}
+{{- else if .Values.tracing.jaeger.enabled -}}
+{{- printf "http://%s:%d" (include "switchboard.jaegerName" .) (ternary 4318 4317 (eq .Values.tracing.protocol "http/protobuf")) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether components export to the bundled Jaeger ("true" or empty). */}}
+{{- define "switchboard.toBundledJaeger" -}}
+{{- if and .Values.tracing.jaeger.enabled (not .Values.tracing.otlpEndpoint) -}}true{{- end -}}
+{{- end -}}
+
 {{/*
 Checks across values that values.schema.json cannot express; each fails the install with
 one line saying what to change. Included once, by configmap.yaml.
@@ -141,6 +175,12 @@ one line saying what to change. Included once, by configmap.yaml.
 {{- define "switchboard.validate" -}}
 {{- if hasKey .Values.services "gateway" -}}
 {{- fail "services.gateway: `gateway` is the GraphQL gateway's name (configured under `gateway`); give the service another name" -}}
+{{- end -}}
+{{- if and .Values.tracing.jaeger.enabled (hasKey .Values.services "jaeger") -}}
+{{- fail "services.jaeger: with tracing.jaeger.enabled the bundled Jaeger is named `<release>-<chart>-jaeger`, like this service's resources; give the service another name" -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled -}}
+{{- fail "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true: each scrapes every pod, so every series would be collected twice; enable one" -}}
 {{- end -}}
 {{- $auth := .Values.nats.auth -}}
 {{- $need := dict "userPassword" (list "user" "password") "token" (list "token") "nkey" (list "nkeySeed") "creds" (list "creds") -}}
