@@ -2,10 +2,11 @@
 //!
 //! The binary comes from `NATS_SERVER_BIN` (which `cargo xtask test` sets) or `PATH`.
 //! Tests never use a server on the default port 4222.
-//! [`proto`] holds the test-only contracts; [`config`] the bad-configuration check every
-//! service binary must pass.
+//! [`proto`] holds the test-only contracts; [`otlp`] a real OTLP trace receiver; [`config`]
+//! the bad-configuration check every service binary must pass.
 
 pub mod config;
+pub mod otlp;
 
 /// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
 /// requests tell the handler what to do (panic, forward), and `ledger` (announces
@@ -306,4 +307,39 @@ pub fn token(secret: &str, subject: &str, roles: &[&str]) -> String {
         Duration::from_secs(60),
     )
     .unwrap_or_else(|e| panic!("cannot sign a test token: {e}"))
+}
+
+/// The path of the workspace binary of `package` (a binary named like its package),
+/// built first — once per test process — with the running test's profile and target
+/// directory, so a test never runs a stale binary of another package (`cargo test -p x`
+/// does not rebuild other packages' binaries).
+pub fn workspace_binary(package: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let test = std::env::current_exe().expect("the test's executable");
+    // target/<profile>/deps/<test> → target/<profile>
+    let profile_dir = test
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from target/<profile>/deps");
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|p| p == package) {
+        // The cargo running the tests: test support, not a binary's configuration.
+        #[allow(clippy::disallowed_methods)]
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", package, "--bin", package])
+            .env("CARGO_TARGET_DIR", target_dir);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building {package} failed");
+        built.push(package.to_string());
+    }
+    profile_dir.join(package)
 }

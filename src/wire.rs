@@ -23,6 +23,8 @@ pub const IDEMPOTENT_REPLAY: &str = "Sb-Idempotent-Replay";
 pub const TRACEPARENT: &str = "traceparent";
 /// W3C vendor trace state.
 pub const TRACESTATE: &str = "tracestate";
+/// W3C baggage, passed through unchanged.
+pub const BAGGAGE: &str = "baggage";
 /// The caller's bearer token, `Bearer <jwt>`.
 pub const AUTHORIZATION: &str = "Authorization";
 /// Error status text, as the NATS Services API defines it.
@@ -61,6 +63,7 @@ pub(crate) mod names {
     pub const IDEMPOTENT_REPLAY: HeaderName = HeaderName::from_static(super::IDEMPOTENT_REPLAY);
     pub const TRACEPARENT: HeaderName = HeaderName::from_static(super::TRACEPARENT);
     pub const TRACESTATE: HeaderName = HeaderName::from_static(super::TRACESTATE);
+    pub const BAGGAGE: HeaderName = HeaderName::from_static(super::BAGGAGE);
     pub const AUTHORIZATION: HeaderName = HeaderName::from_static(super::AUTHORIZATION);
     pub const SERVICE_ERROR: HeaderName = HeaderName::from_static(super::SERVICE_ERROR);
     pub const SERVICE_ERROR_CODE: HeaderName = HeaderName::from_static(super::SERVICE_ERROR_CODE);
@@ -71,12 +74,13 @@ pub(crate) mod names {
     /// carry names as text, and parsing a name costs on every message.
     #[cfg(feature = "runtime")]
     pub fn known(name: &str) -> Option<HeaderName> {
-        const KNOWN: [HeaderName; 9] = [
+        const KNOWN: [HeaderName; 10] = [
             MESSAGE_ID,
             SENDER,
             TIMESTAMP,
             TRACEPARENT,
             TRACESTATE,
+            BAGGAGE,
             HeaderName::from_static(super::EVENT_TYPE),
             HeaderName::from_static(super::SCHEMA_VERSION),
             HeaderName::from_static(super::AGGREGATE),
@@ -194,6 +198,20 @@ impl ErrorCode {
             ErrorCode::Internal => 500,
             ErrorCode::Overloaded => 503,
             ErrorCode::DeadlineExceeded => 504,
+        }
+    }
+
+    /// The code's name, as traces and metrics label it (`NOT_FOUND`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Overloaded => "OVERLOADED",
+            ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 

@@ -49,7 +49,7 @@ impl RequestScope {
             options = options.bearer_token(token);
         }
         if let Some(trace) = &self.trace {
-            options = options.trace_context(trace.traceparent.clone(), trace.tracestate.clone());
+            options = options.trace(trace.clone());
         }
         options
     }

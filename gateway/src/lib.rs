@@ -200,6 +200,8 @@ impl Application {
             while connections.join_next().await.is_some() {}
         }
         tracing::info!("gateway stopped");
+        // The spans of the last requests leave with the process, not after it.
+        switchboard::telemetry::shutdown().await;
         Ok(())
     }
 }

@@ -105,6 +105,23 @@ impl BusError {
         }
     }
 
+    /// What kind of failure this is, for a span's `error.type`: the service's code name
+    /// when it answered, else what went wrong on the way (`timeout`, `no_responders`).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            BusError::Connect { .. } => "connect",
+            BusError::NoResponders { .. } => "no_responders",
+            BusError::Timeout { .. } => "timeout",
+            BusError::DeadlineExpired { .. } => "deadline_expired",
+            BusError::Decode { .. } => "decode",
+            BusError::MissingOutcome { .. } => "missing_outcome",
+            BusError::Transport { .. } => "transport",
+            BusError::Overloaded { .. }
+            | BusError::Unauthorized { .. }
+            | BusError::Service { .. } => self.code().name(),
+        }
+    }
+
     /// Whether another attempt may succeed: nobody was listening, or nobody answered in
     /// time. After a timeout the service may still have acted, which is why only rpcs
     /// declared retryable and calls carrying an idempotency key are retried.

@@ -16,7 +16,10 @@ use async_nats::{HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use prost::Message;
 
+use tracing::Instrument as _;
+
 use crate::proto::switchboard::v1::Status;
+use crate::telemetry::{propagation, spans};
 use crate::wire::{self, Rpc, names};
 
 pub use error::BusError;
@@ -182,8 +185,20 @@ impl Bus {
             } else {
                 headers.clone()
             };
-            let error = match self.send(rpc, sent, payload.clone(), wait).await {
-                Ok(reply) => return reply_body(rpc, reply),
+            let span = spans::rpc_client(rpc.subject, attempt);
+            let sent = with_traceparent(sent, &span);
+            let attempted = async {
+                let result = self
+                    .send(rpc, sent, payload.clone(), wait)
+                    .await
+                    .and_then(|reply| reply_body(rpc, reply));
+                if let Err(error) = &result {
+                    spans::failed(&span, error.error_type());
+                }
+                result
+            };
+            let error = match attempted.instrument(span.clone()).await {
+                Ok(body) => return Ok(body),
                 Err(error) => error,
             };
             if last || !error.is_transient() {
@@ -236,10 +251,16 @@ impl Bus {
         if let Some(authorization) = authorization {
             headers.insert(names::AUTHORIZATION, authorization);
         }
+        // The caller's trace context, passed through: its `traceparent` is replaced by the
+        // attempt's own span when the process records spans (`with_traceparent`), its
+        // `tracestate` and `baggage` travel unchanged.
         if let Some(trace) = options.trace.as_ref().or(self.inherited.trace.as_ref()) {
             headers.insert(names::TRACEPARENT, trace.traceparent.as_str());
             if let Some(state) = &trace.tracestate {
                 headers.insert(names::TRACESTATE, state.as_str());
+            }
+            if let Some(baggage) = &trace.baggage {
+                headers.insert(names::BAGGAGE, baggage.as_str());
             }
         }
         headers
@@ -275,6 +296,14 @@ impl Bus {
                 },
             })
     }
+}
+
+/// `headers` naming `span` as the receiver's parent, when `span` is recorded.
+fn with_traceparent(mut headers: HeaderMap, span: &tracing::Span) -> HeaderMap {
+    if let Some(traceparent) = propagation::traceparent(span) {
+        headers.insert(names::TRACEPARENT, traceparent);
+    }
+    headers
 }
 
 /// The body of a successful reply, or the [`BusError`] its error headers (and `Status`

@@ -46,7 +46,15 @@ impl CallOptions {
         self.trace = Some(TraceContext {
             traceparent,
             tracestate,
+            baggage: None,
         });
+        self
+    }
+
+    /// The caller's whole trace context: `traceparent` (the parent when the process records
+    /// no span of its own), `tracestate` and `baggage` (passed on unchanged).
+    pub fn trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
         self
     }
 
@@ -65,6 +73,8 @@ pub struct TraceContext {
     pub traceparent: String,
     /// Vendor-specific trace state, passed through untouched.
     pub tracestate: Option<String>,
+    /// W3C baggage, passed through untouched.
+    pub baggage: Option<String>,
 }
 
 impl TraceContext {
@@ -76,6 +86,7 @@ impl TraceContext {
         Some(Self {
             traceparent: header(names::TRACEPARENT)?,
             tracestate: header(names::TRACESTATE),
+            baggage: header(names::BAGGAGE),
         })
     }
 }

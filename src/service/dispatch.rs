@@ -9,11 +9,13 @@ use async_nats::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use futures::FutureExt;
 use prost::Message as _;
+use tracing::Instrument as _;
 
 use super::idempotency::Idempotency;
 use super::{BoxedHandler, Context, ServiceError};
 use crate::auth::{self, Caller, TokenVerifier};
 use crate::bus::{Bus, Inherited, TraceContext};
+use crate::telemetry::{propagation, spans};
 use crate::wire::{self, ErrorCode, Rpc, names};
 
 /// What every request of a running service shares.
@@ -122,10 +124,38 @@ pub(crate) async fn handle(
     };
     endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
     endpoint.in_flight_gauge.increment(1.0);
-    let result = process(&message, &endpoint, &shared).await;
-    respond(&shared, &endpoint, reply_to, &message, result, started).await;
+    let span = server_span(&message, &endpoint.rpc);
+    async {
+        let result = process(&message, &endpoint, &shared).await;
+        if let Err(error) = &result {
+            spans::failed(&span, error.code().name());
+        }
+        respond(&shared, &endpoint, reply_to, &message, result, started).await;
+    }
+    .instrument(span.clone())
+    .await;
     endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
     endpoint.in_flight_gauge.decrement(1.0);
+}
+
+/// The SERVER span of a request, continuing the caller's trace when it sent one.
+fn server_span(message: &async_nats::Message, rpc: &Rpc) -> tracing::Span {
+    let header = |name: HeaderName| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+    };
+    let span = spans::rpc_server(
+        rpc.subject,
+        header(names::MESSAGE_ID),
+        header(names::SENDER),
+    );
+    if let Some(traceparent) = header(names::TRACEPARENT) {
+        propagation::continue_trace(&span, traceparent, header(names::TRACESTATE));
+    }
+    span
 }
 
 /// Refuses a request at once with 503: the endpoint is at its in-flight bound.
@@ -347,7 +377,7 @@ fn log_error(subject: &str, error: &ServiceError) {
         tracing::debug!(
             subject,
             code = error.code().as_u16(),
-            message = error.message(),
+            reason = error.message(),
             "request refused"
         );
         return;

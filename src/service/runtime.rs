@@ -308,6 +308,8 @@ impl RunningService {
             admin.stop().await;
         }
         tracing::info!(service = self.name, id = self.id, "stopped");
+        // The spans of the last requests leave with the process, not after it.
+        crate::telemetry::shutdown().await;
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 pub mod conformance;
 pub mod sqlite;
+mod traced;
 pub mod typed;
 
 pub use typed::{Collection, Versioned, from_document, to_document};
@@ -384,6 +385,23 @@ impl StoreError {
     pub fn backend(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Backend(err.into())
     }
+
+    /// The kind of failure, for a span's `error.type` (never the ids or values involved).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::AlreadyExists { .. } => "already_exists",
+            StoreError::Duplicate { .. } => "duplicate",
+            StoreError::VersionConflict { .. } => "version_conflict",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::InvalidName(_) => "invalid_name",
+            StoreError::InvalidFilter(_) => "invalid_filter",
+            StoreError::NotADocument => "not_a_document",
+            StoreError::Encode(_) => "encode",
+            StoreError::Decode { .. } => "decode",
+            StoreError::Backend(_) => "backend",
+            StoreError::UnsupportedUrl(_) => "unsupported_url",
+        }
+    }
 }
 
 /// Checks that `name` can be used as a collection or field name in every store, and in
@@ -533,10 +551,12 @@ fn url_scheme(url: &str) -> Option<&str> {
 
 /// Opens a store from a URL; [`parse_url`] says which URLs are valid.
 ///
-/// A file store creates the file and its parent directories.
+/// A file store creates the file and its parent directories. Every operation a handler
+/// makes on the store is a database span in the handler's trace.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    match parse_url(url)? {
-        StoreLocation::SqliteMemory => Ok(Arc::new(sqlite::SqliteStore::open_in_memory().await?)),
-        StoreLocation::SqliteFile(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
-    }
+    let store: Arc<dyn Store> = match parse_url(url)? {
+        StoreLocation::SqliteMemory => Arc::new(sqlite::SqliteStore::open_in_memory().await?),
+        StoreLocation::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open(&path).await?),
+    };
+    Ok(Arc::new(traced::Traced::new(store, "sqlite")))
 }

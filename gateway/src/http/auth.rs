@@ -46,22 +46,31 @@ pub async fn verify(state: &AppState, authorization: &str) -> Result<(Caller, St
     }
 }
 
-/// The W3C trace context of the request, when it has a well-formed one.
+/// The W3C trace context the request came with, passed on to services: `traceparent`
+/// when it is well formed (the request's span continues it), `tracestate` and `baggage`
+/// unchanged.
 fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
+    let traceparent = traceparent(headers)?;
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Some(TraceContext {
+        traceparent: traceparent.to_string(),
+        tracestate: text("tracestate"),
+        baggage: text("baggage"),
+    })
+}
+
+/// The request's `traceparent`, when it has the W3C shape.
+pub fn traceparent(headers: &HeaderMap) -> Option<&str> {
     let traceparent = headers.get("traceparent")?.to_str().ok()?.trim();
     // version-traceid-parentid-flags: 2 + 32 + 16 + 2 hex digits and 3 dashes.
     let well_formed =
         traceparent.len() == 55 && traceparent.split('-').map(str::len).eq([2, 32, 16, 2]);
-    if !well_formed {
-        return None;
-    }
-    Some(TraceContext {
-        traceparent: traceparent.to_string(),
-        tracestate: headers
-            .get("tracestate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    })
+    well_formed.then_some(traceparent)
 }
 
 /// 401 with a GraphQL error body and a `WWW-Authenticate` challenge.

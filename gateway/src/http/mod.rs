@@ -14,12 +14,18 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use std::time::SystemTime;
 
+use std::time::Duration;
 use switchboard::Bus;
 use switchboard::auth::{Caller, TokenVerifier};
 use switchboard::bus::TraceContext;
 use tokio::sync::{Semaphore, watch};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultMakeSpan, TraceLayer};
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::middleware;
+use switchboard::telemetry::{propagation, spans};
+use tower_http::trace::TraceLayer;
 
 use crate::dispatch::RequestScope;
 use crate::readiness::Readiness;
@@ -32,6 +38,10 @@ pub const GRAPHQL_PATH: &str = "/graphql";
 pub const WEBSOCKET_PATH: &str = "/graphql/ws";
 /// The request header that makes a mutation safe to retry (IETF httpapi draft).
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// The response header with the request's trace context (W3C Trace Context Level 2).
+pub const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+/// The response header with the request's bare trace id.
+pub const TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
 
 /// What every HTTP handler shares.
 #[derive(Clone)]
@@ -87,12 +97,74 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(switchboard::admin::metrics))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(middleware::from_fn(trace_headers))
         .layer(cors)
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO)),
+                .make_span_with(request_span)
+                .on_response(record_status),
         )
         .with_state(state)
+}
+
+/// The SERVER span of an HTTP request to the GraphQL paths (the probes and `/metrics` are
+/// not traced: a trace per scrape would bury the users' traces). It continues the client's
+/// trace when the request has a well-formed `traceparent`; otherwise a trace starts here.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    let path = request.uri().path();
+    if path != GRAPHQL_PATH && path != WEBSOCKET_PATH {
+        return tracing::Span::none();
+    }
+    let method = request.method().as_str();
+    let span = tracing::info_span!(
+        "http",
+        "otel.name" = format!("{method} {path}"),
+        "otel.kind" = "server",
+        "http.request.method" = method,
+        "http.route" = path,
+        "url.path" = path,
+        "http.response.status_code" = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+        "otel.status_description" = tracing::field::Empty,
+    );
+    if let Some(traceparent) = auth::traceparent(request.headers()) {
+        let tracestate = request
+            .headers()
+            .get("tracestate")
+            .and_then(|v| v.to_str().ok());
+        propagation::continue_trace(&span, traceparent, tracestate);
+    }
+    span
+}
+
+/// Records the response status on the request's span; a 5xx marks it failed (a 4xx is the
+/// client's failure, not the server's, by the HTTP conventions).
+fn record_status(response: &axum::response::Response, _: Duration, span: &tracing::Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        spans::failed(span, status.as_str());
+    }
+}
+
+/// The response header naming the trace of the request, so a user can look it up:
+/// `traceresponse` (W3C Trace Context Level 2: `00-<trace id>-<span id>-<flags>`) and the
+/// bare trace id in `X-Trace-Id`, for pasting into a trace viewer.
+async fn trace_headers(request: Request<Body>, next: middleware::Next) -> axum::response::Response {
+    let span = tracing::Span::current();
+    let mut response = next.run(request).await;
+    let ids = propagation::traceparent(&span).zip(propagation::trace_id(&span));
+    if let Some((traceparent, trace_id)) = ids {
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&traceparent) {
+            headers.insert(TRACERESPONSE, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&trace_id) {
+            headers.insert(TRACE_ID, value);
+        }
+    }
+    response
 }
 
 /// CORS for the configured origins; with none configured, browsers only allow same-origin.
@@ -104,7 +176,11 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::ACCEPT,
             IDEMPOTENCY_KEY,
-        ]);
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
+            HeaderName::from_static("baggage"),
+        ])
+        .expose_headers([TRACERESPONSE, TRACE_ID]);
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(AllowOrigin::any());
     }

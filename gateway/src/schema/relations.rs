@@ -4,7 +4,7 @@
 //! tick (at most [`MAX_BATCH`] keys), so 50 todos with their owners cost one users request.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -16,6 +16,8 @@ use prost_reflect::{
     Value as PbValue,
 };
 use switchboard::Rpc;
+use switchboard::telemetry::propagation;
+use tracing::Instrument as _;
 
 use super::SchemaBuildError;
 use super::routes::rpc_of;
@@ -174,7 +176,15 @@ pub fn field(spec: Arc<RelationSpec>, type_ref: TypeRef) -> Field {
             let loader = loaders.0.get(spec.id).ok_or_else(|| {
                 async_graphql::Error::new("internal error: no loader for a relation")
             })?;
-            let value = loader.load_one(key).await?;
+            // The field's span; the batch that loads its key links to it.
+            let span = tracing::info_span!(
+                "graphql.field",
+                "otel.name" = format!("resolve {}", spec.field),
+                "otel.kind" = "internal",
+                "graphql.field.name" = spec.field.as_str(),
+            );
+            loader.loader().waiting(&span);
+            let value = loader.load_one(key).instrument(span).await?;
             Ok(match (value, spec.value_is_list()) {
                 (Some(value), _) => values::owned_output(&spec.value_kind(), value),
                 (None, true) => Some(FieldValue::list(Vec::<FieldValue>::new())),
@@ -200,6 +210,7 @@ impl Loaders {
                         RelationLoader {
                             spec: spec.clone(),
                             scope: scope.clone(),
+                            waiting: Mutex::default(),
                         },
                         tokio::spawn,
                     )
@@ -215,6 +226,42 @@ impl Loaders {
 pub struct RelationLoader {
     spec: Arc<RelationSpec>,
     scope: Arc<RequestScope>,
+    /// The spans of the fields waiting for the next batch: the batch's span is a child of
+    /// the first and links to them all.
+    waiting: Mutex<Vec<tracing::Span>>,
+}
+
+impl RelationLoader {
+    /// Notes that the field of `span` waits for a batch.
+    fn waiting(&self, span: &tracing::Span) {
+        if !span.is_none() {
+            self.waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(span.clone());
+        }
+    }
+
+    /// The span of one batch: a child of the first field it serves (the loader runs on a
+    /// task of its own, outside the fields' spans), linked to every field it serves.
+    fn batch_span(&self, keys: usize) -> tracing::Span {
+        let fields = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+        let Some(first) = fields.first() else {
+            return tracing::Span::none();
+        };
+        let span = tracing::info_span!(
+            parent: first,
+            "graphql.batch",
+            "otel.name" = format!("batch {}", self.spec.rpc.subject),
+            "otel.kind" = "internal",
+            "graphql.batch.keys" = keys,
+            "graphql.batch.fields" = fields.len(),
+        );
+        for field in &fields {
+            propagation::link(&span, field);
+        }
+        span
+    }
 }
 
 impl Loader<String> for RelationLoader {
@@ -229,7 +276,9 @@ impl Loader<String> for RelationLoader {
             PbValue::List(keys.iter().cloned().map(PbValue::String).collect()),
         );
         let payload = Bytes::from(request.encode_to_vec());
-        let reply = dispatch::call(&self.scope, &spec.rpc, payload).await?;
+        let reply = dispatch::call(&self.scope, &spec.rpc, payload)
+            .instrument(self.batch_span(keys.len()))
+            .await?;
         let reply = DynamicMessage::decode(spec.method.output(), reply).map_err(|e| {
             dispatch::internal(format!("{}: undecodable reply: {e}", spec.rpc.subject))
         })?;

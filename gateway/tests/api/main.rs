@@ -16,4 +16,5 @@ mod queries;
 mod schema;
 mod shutdown;
 mod subscriptions;
+mod tracing;
 mod websocket;

@@ -29,6 +29,7 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::{ConsumerDefinition, EventContext, INBOX, inbox_id};
 use crate::bus::{Bus, Inherited, TraceContext};
@@ -36,6 +37,7 @@ use crate::service::ServiceError;
 use crate::service::dispatch::panic_text;
 use crate::service::settings::ConsumerSettings;
 use crate::store::{Store, StoreError, Transaction};
+use crate::telemetry::{propagation, spans};
 use crate::wire::{self, ErrorCode, EventConsumer, names};
 
 /// The longest pause between attempts to reach the stream or create the consumer.
@@ -244,16 +246,36 @@ impl Consumer {
         if delivered > 1 {
             self.metrics.redelivered.increment(1);
         }
-        let outcome = match self.outcome(&message, headers, &event_id, delivered).await {
-            Ok(outcome) => outcome,
-            Err(reason) => {
-                // The inbox could not be read or the dead letter not stored: leave the
-                // event for a later delivery rather than lose it.
-                tracing::warn!(consumer = consumer.durable, event_id, %reason, "event left for redelivery");
-                self.nak(&message, delivered).await;
-                Outcome::Retried
+        // The CONSUMER span continues the trace of the publish that delivered the event.
+        let span = spans::consume(
+            message.subject.as_str(),
+            consumer.durable,
+            Some(&event_id),
+            delivered,
+        );
+        if let Some(traceparent) = header(names::TRACEPARENT) {
+            let tracestate = header(names::TRACESTATE);
+            propagation::continue_trace(&span, &traceparent, tracestate.as_deref());
+        }
+        let outcome = async {
+            match self.outcome(&message, headers, &event_id, delivered).await {
+                Ok(outcome) => outcome,
+                Err(reason) => {
+                    // The inbox could not be read or the dead letter not stored: leave the
+                    // event for a later delivery rather than lose it.
+                    tracing::warn!(consumer = consumer.durable, event_id, %reason, "event left for redelivery");
+                    self.nak(&message, delivered).await;
+                    Outcome::Retried
+                }
             }
-        };
+        }
+        .instrument(span.clone())
+        .await;
+        match outcome {
+            Outcome::Retried => spans::failed(&span, "retried"),
+            Outcome::DeadLettered => spans::failed(&span, "dead_lettered"),
+            Outcome::Handled | Outcome::Duplicate => {}
+        }
         self.metrics.consumed[outcome as usize].increment(1);
     }
 

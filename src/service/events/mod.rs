@@ -24,6 +24,7 @@ use serde_json::json;
 use crate::bus::{Bus, TraceContext};
 use crate::service::ServiceError;
 use crate::store::{OutboxEntry, Store, StoreError, Transaction, Write};
+use crate::telemetry::{propagation, spans};
 use crate::wire::{self, Event, EventConsumer};
 
 /// The collection where a consumer records the events whose effect it committed (the
@@ -84,10 +85,20 @@ pub fn announcement<E: Event>(
     if !event.key().is_empty() {
         entry = entry.header(wire::AGGREGATE, event.key());
     }
+    // The announcing span is the publish's parent: its context, when the process records
+    // spans; the caller's otherwise.
+    let announced = spans::announce(kind.subject, &entry.id);
+    let traceparent = propagation::traceparent(&announced)
+        .or_else(|| trace.map(|trace| trace.traceparent.clone()));
+    if let Some(traceparent) = traceparent {
+        entry = entry.header(wire::TRACEPARENT, traceparent);
+    }
     if let Some(trace) = trace {
-        entry = entry.header(wire::TRACEPARENT, trace.traceparent.clone());
         if let Some(state) = &trace.tracestate {
             entry = entry.header(wire::TRACESTATE, state.clone());
+        }
+        if let Some(baggage) = &trace.baggage {
+            entry = entry.header(wire::BAGGAGE, baggage.clone());
         }
     }
     Ok(entry)

@@ -28,6 +28,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::service::settings::OutboxSettings;
 use crate::store::{OutboxEntry, Store, StoreError};
+use crate::telemetry::{propagation, spans};
 
 /// Entries read per pass.
 const BATCH: u32 = 256;
@@ -146,12 +147,15 @@ async fn pass(
     let mut acks = Vec::with_capacity(window.len());
     let mut failure = None;
     for entry in &window {
+        // The PRODUCER span lasts until JetStream acknowledges (or refuses) the entry.
+        let span = publish_span(entry);
         match js
-            .send_publish(entry.subject.clone(), publication(entry))
+            .send_publish(entry.subject.clone(), publication(entry, &span))
             .await
         {
-            Ok(ack) => acks.push((entry, ack)),
+            Ok(ack) => acks.push((entry, ack, span)),
             Err(error) => {
+                spans::failed(&span, "publish_failed");
                 failure = Some(RelayError::Publish {
                     subject: entry.subject.clone(),
                     reason: error.to_string(),
@@ -162,7 +166,7 @@ async fn pass(
     }
     let mut published = Vec::with_capacity(acks.len());
     let now = crate::wire::unix_millis(SystemTime::now());
-    for (entry, ack) in acks {
+    for (entry, ack, span) in acks {
         match ack.await {
             Ok(_) => {
                 // From the announcement (its `Sb-Timestamp`) to JetStream's acknowledgement.
@@ -174,6 +178,7 @@ async fn pass(
                 published.push(entry.id.clone());
             }
             Err(error) => {
+                spans::failed(&span, "ack_failed");
                 failure.get_or_insert(RelayError::Publish {
                     subject: entry.subject.clone(),
                     reason: error.to_string(),
@@ -210,15 +215,34 @@ fn aggregate(entry: &OutboxEntry) -> &str {
     }
 }
 
+/// The PRODUCER span of publishing `entry`, a child of the span that announced it.
+fn publish_span(entry: &OutboxEntry) -> tracing::Span {
+    let header = |wanted: &str| {
+        entry
+            .headers
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+    };
+    let span = spans::publish(&entry.subject, &entry.id);
+    if let Some(traceparent) = header(crate::wire::TRACEPARENT) {
+        propagation::continue_trace(&span, traceparent, header(crate::wire::TRACESTATE));
+    }
+    span
+}
+
 /// The JetStream message of `entry`: its headers (the event id among them as
-/// `Nats-Msg-Id`) and payload.
-fn publication(entry: &OutboxEntry) -> PublishMessage {
+/// `Nats-Msg-Id`, the publish span as `traceparent` when it is recorded) and payload.
+fn publication(entry: &OutboxEntry, span: &tracing::Span) -> PublishMessage {
     let mut headers = HeaderMap::new();
     for (name, value) in &entry.headers {
         match crate::wire::names::known(name) {
             Some(known) => headers.append(known, value.as_str()),
             None => headers.append(name.as_str(), value.as_str()),
         }
+    }
+    if let Some(traceparent) = propagation::traceparent(span) {
+        headers.insert(crate::wire::names::TRACEPARENT, traceparent);
     }
     PublishMessage::build()
         .headers(headers)

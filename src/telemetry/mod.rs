@@ -1,14 +1,23 @@
-//! Logging and metrics set-up, in one place. Libraries only emit `tracing` events and
-//! `metrics` samples; binaries call [`init`] once, and the Prometheus recorder is
-//! installed on first use of [`metrics_handle`]. OTLP export arrives with the
-//! observability work.
+//! Logs, traces and metrics set-up, in one place. Libraries only open `tracing` spans, emit
+//! `tracing` events and record `metrics` samples; binaries call [`init`] once (through
+//! [`crate::startup::load_or_exit`]), applications call [`shutdown`] when they stop, and
+//! the Prometheus recorder is installed on first use of [`metrics_handle`].
+
+mod json;
+pub mod propagation;
+pub mod spans;
+mod traces;
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::settings::{Env, SettingsError};
+
+pub use traces::{DEFAULT_MAX_QUEUE, OtlpProtocol, SamplerSetting, TraceSettings, shutdown};
 
 /// How logs are written (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,18 +74,33 @@ impl LogSettings {
     }
 }
 
-/// Installs the global subscriber. Calling it twice keeps the first subscriber.
-pub fn init(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_new(&settings.directives).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+/// Installs the global subscriber: log lines filtered by `RUST_LOG`, and every span at INFO
+/// or above recorded for OpenTelemetry whatever `RUST_LOG` says (a quieter log must not
+/// cut traces). Must run inside the Tokio runtime (the exporter's connections live on it).
+/// Calling it twice keeps the first subscriber.
+pub fn init(logs: &LogSettings, traces: &TraceSettings) -> Result<(), String> {
+    let filter = EnvFilter::try_new(&logs.directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let lines = match logs.format {
+        LogFormat::Json => json::JsonLines::default().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
     };
-    if result.is_err() {
+    let tracer = traces::tracer(traces)?;
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+            metadata.is_span() && *metadata.level() <= tracing::Level::INFO
+        }));
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(spans)
+        .try_init();
+    if installed.is_err() {
         tracing::debug!("a global subscriber was already installed");
     }
+    Ok(())
 }
 
 /// How often buffered histogram samples are folded into their buckets.
