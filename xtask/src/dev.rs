@@ -182,6 +182,9 @@ fn binary(system: &System, bin: &Path, url: &str) -> Result<Command> {
     if env::var_os("LOG_FORMAT").is_none() {
         command.env("LOG_FORMAT", "text");
     }
+    // Every other OTEL_* variable is inherited as it is (the endpoint, protocol, sampler,
+    // resource attributes); the service name is each process's own.
+    command.env_remove("OTEL_SERVICE_NAME");
     Ok(command)
 }
 
@@ -325,11 +328,21 @@ fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
     println!("  {token}");
     println!("Try:");
     println!(
-        "  curl -s {graphql} -H 'Content-Type: application/json' -H \"Authorization: Bearer $TOKEN\" \\"
+        "  curl -si {graphql} -H 'Content-Type: application/json' -H \"Authorization: Bearer $TOKEN\" \\"
     );
     println!(
         "       -d '{{\"query\":\"{{ users {{ users {{ id email todos {{ title }} }} }} }}\"}}'"
     );
+    match env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Some(endpoint) => println!(
+            "Traces go to {endpoint}: each answer's X-Trace-Id names its trace (in a local \
+             Jaeger: http://localhost:16686/trace/<X-Trace-Id>)."
+        ),
+        None => println!(
+            "Traces are not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (see the README's \
+             \"Tracing\")."
+        ),
+    }
     println!("More tokens: cargo xtask token --sub <user id> [--role admin]");
     println!("Every service also answers $SRV.PING / $SRV.INFO / $SRV.STATS. Ctrl-C to stop.");
     println!();
