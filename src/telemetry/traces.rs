@@ -240,7 +240,7 @@ struct BoundedQueue {
 }
 
 impl BoundedQueue {
-    fn new(exporter: opentelemetry_otlp::SpanExporter, max_queue: usize) -> Self {
+    fn new<E: SpanExporter + 'static>(exporter: E, max_queue: usize) -> Self {
         let queued = Arc::new(AtomicUsize::new(0));
         let counting = CountingExporter {
             inner: exporter,
@@ -296,12 +296,12 @@ impl SpanProcessor for BoundedQueue {
 
 /// The exporter, counting what leaves the queue.
 #[derive(Debug)]
-struct CountingExporter {
-    inner: opentelemetry_otlp::SpanExporter,
+struct CountingExporter<E> {
+    inner: E,
     queued: Arc<AtomicUsize>,
 }
 
-impl SpanExporter for CountingExporter {
+impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len();
         let result = self.inner.export(batch).await;
@@ -372,6 +372,64 @@ mod http {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::Tracer as _;
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    /// An exporter that fails every export, after waiting for `release` once.
+    #[derive(Debug)]
+    struct Refusing {
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+        exports: Arc<AtomicUsize>,
+    }
+
+    impl SpanExporter for Refusing {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            // The first export holds the queue full until the test releases it.
+            if self.exports.fetch_add(1, Ordering::SeqCst) == 0 {
+                let release = self.release.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = release.recv();
+            }
+            Err(OTelSdkError::InternalFailure(
+                "the collector is down".into(),
+            ))
+        }
+    }
+
+    fn dropped(reason: &str) -> u64 {
+        let text = crate::telemetry::metrics_handle()
+            .expect("a recorder")
+            .render();
+        text.lines()
+            .find(|line| {
+                line.starts_with("sb_trace_spans_dropped_total")
+                    && line.contains(&format!("reason=\"{reason}\""))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn spans_beyond_the_queue_and_failed_exports_are_counted_as_dropped() {
+        let (release, wait) = std::sync::mpsc::channel();
+        let exporter = Refusing {
+            release: Mutex::new(wait),
+            exports: Arc::new(AtomicUsize::new(0)),
+        };
+        let (full_before, failed_before) = (dropped("queue_full"), dropped("export_failed"));
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BoundedQueue::new(exporter, 4))
+            .build();
+        let tracer = provider.tracer("test");
+        // Ten spans against a queue of four whose exporter is stuck: six never get in.
+        for _ in 0..10 {
+            tracer.in_span("work", |_| {});
+        }
+        assert_eq!(dropped("queue_full") - full_before, 6);
+        release.send(()).expect("the exporter waits");
+        provider.shutdown().expect("flushed");
+        assert_eq!(dropped("export_failed") - failed_before, 4);
+    }
 
     fn settings(pairs: &[(&str, &str)]) -> Result<TraceSettings, SettingsError> {
         TraceSettings::from_env(&Env::from_pairs(pairs.iter().copied()), "users")
