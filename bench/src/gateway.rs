@@ -677,11 +677,31 @@ pub async fn run(options: Options) -> Result<()> {
     })
     .await?;
     fixture.stop().await?;
+    print_result_lines(&rounds);
     print_table(&rounds, &options);
     print_verdict(&rounds);
     print_hand_verdict(&rounds);
     print_write_verdict(&rounds);
     Ok(())
+}
+
+/// One line per full-path measurement for a benchmark that runs this one as a child
+/// process (`tracing`): `RESULT full <req/s> <seq p50 µs> <load p99 µs> <bench CPU µs/req>
+/// <nats CPU µs/req>`.
+fn print_result_lines(rounds: &[Vec<Measurement<Target>>]) {
+    for measurements in rounds {
+        if let Some(full) = find(measurements, Target::Full) {
+            let cpu = |d: Option<Duration>| d.map_or(f64::NAN, micros);
+            println!(
+                "RESULT full {:.1} {:.1} {:.1} {:.1} {:.1}",
+                full.throughput(),
+                micros(full.sequential.p50),
+                micros(full.load.latency.p99),
+                cpu(full.load.bench_cpu),
+                cpu(full.load.server_cpu),
+            );
+        }
+    }
 }
 
 /// Prints every measurement, with its throughput relative to `in-process, store` in the

@@ -11,6 +11,7 @@ mod gateway;
 mod options;
 mod report;
 mod stats;
+mod tracing;
 
 use anyhow::bail;
 
@@ -30,6 +31,8 @@ benchmarks:
            todos in process
   events   events through outbox -> relay -> JetStream -> durable consumer with its inbox,
            vs raw JetStream publish + pull consume of the same payload
+  tracing  the gateway's full path with trace export off, at sampling 1.0 and at 0.1, each
+           in a child process exporting over OTLP to a receiver in this one
   help     print this text
 
 bus options:
@@ -61,6 +64,10 @@ events options:
   --seconds S       length of the lag measurement at half the reached rate    (default 5)
   --rounds N        times every pairing is measured, alternating              (default 2)
 
+tracing options:
+  --rounds N        times every configuration is measured, alternating        (default 3)
+  any other option  passed to each child's gateway benchmark (--seconds, --concurrency, …)
+
 nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
 ";
 
@@ -75,10 +82,18 @@ async fn main() -> anyhow::Result<()> {
         Some(first) if !first.starts_with('-') => args.next(),
         _ => None,
     };
+    // A child of `tracing`: the telemetry every binary installs, from the same variables.
+    if std::env::var_os("BENCH_TELEMETRY").is_some() {
+        let env = switchboard::settings::Env::from_process();
+        let logs = switchboard::telemetry::LogSettings::from_env(&env)?;
+        let traces = switchboard::telemetry::TraceSettings::from_env(&env, "bench")?;
+        switchboard::telemetry::init(&logs, &traces).map_err(anyhow::Error::msg)?;
+    }
     match benchmark.as_deref().unwrap_or("bus") {
         "bus" => bus::run(bus::parse_options(args)?).await,
         "gateway" => gateway::run(gateway::parse_options(args)?).await,
         "events" => events::run(events::parse_options(args)?).await,
+        "tracing" => tracing::run(tracing::parse_options(args)?).await,
         "help" => {
             print!("{USAGE}");
             Ok(())

@@ -87,7 +87,11 @@ pub fn init(logs: &LogSettings, traces: &TraceSettings) -> Result<(), String> {
     let tracer = traces::tracer(traces)?;
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        // Nothing here reads OpenTelemetry's own current context (`Context::current`): a
+        // span's context comes from its `tracing` span. Entering a span then costs nothing
+        // more than `tracing`'s own bookkeeping.
         .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_location(false)
         .with_threads(false)
         .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
