@@ -83,8 +83,8 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
     // A child of `tracing`: the telemetry every binary installs, from the same variables.
-    if std::env::var_os("BENCH_TELEMETRY").is_some() {
-        let env = switchboard::settings::Env::from_process();
+    let env = switchboard::settings::Env::from_process();
+    if env.string("BENCH_TELEMETRY").is_some() {
         let logs = switchboard::telemetry::LogSettings::from_env(&env)?;
         let traces = switchboard::telemetry::TraceSettings::from_env(&env, "bench")?;
         switchboard::telemetry::init(&logs, &traces).map_err(anyhow::Error::msg)?;

@@ -113,7 +113,11 @@ pub async fn run(options: Options) -> Result<()> {
                 config.label, figures.throughput, figures.bench_cpu
             );
             if config.ratio.is_some() {
-                ensure!(exported > 0, "{}: no span reached the receiver", config.label);
+                ensure!(
+                    exported > 0,
+                    "{}: no span reached the receiver",
+                    config.label
+                );
             }
             results[index].push(figures);
         }
@@ -177,7 +181,10 @@ async fn child(options: &Options, config: Config, receiver: &OtlpReceiver) -> Re
             .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
             .env("OTEL_TRACES_SAMPLER_ARG", ratio);
     }
-    let output = command.output().await.context("running the gateway benchmark")?;
+    let output = command
+        .output()
+        .await
+        .context("running the gateway benchmark")?;
     if !output.status.success() {
         bail!("the gateway benchmark failed ({})", output.status);
     }
@@ -199,6 +206,9 @@ async fn child(options: &Options, config: Config, receiver: &OtlpReceiver) -> Re
             }
         })
         .collect();
-    ensure!(!lines.is_empty(), "the gateway benchmark printed no result:\n{stdout}");
+    ensure!(
+        !lines.is_empty(),
+        "the gateway benchmark printed no result:\n{stdout}"
+    );
     Ok(lines[0])
 }
