@@ -245,7 +245,7 @@ pub async fn connect(server: &NatsServer) -> crate::Bus {
 
 /// A bus to `server` that keeps retrying a retryable call (or one with an idempotency key)
 /// for up to 30 s: long enough for anything a test starts or restarts meanwhile, however
-/// loaded the machine.
+/// loaded the machine. Its circuit breakers are off: a patient caller keeps trying.
 ///
 /// # Panics
 /// When it cannot connect: a test cannot go on.
@@ -253,6 +253,7 @@ pub async fn connect_patient(server: &NatsServer) -> crate::Bus {
     let mut settings = crate::bus::BusSettings::new(server.url());
     settings.max_attempts = u32::MAX;
     settings.default_deadline = Duration::from_secs(30);
+    settings.breaker.failures = 0;
     crate::Bus::connect(&settings, "tests")
         .await
         .expect("connects to the test's nats-server")

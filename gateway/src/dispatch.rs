@@ -109,6 +109,13 @@ fn from_bus(rpc: &Rpc, error: BusError) -> async_graphql::Error {
             };
             coded(code, public_message(&message, fallback))
         }
+        BusError::CircuitOpen { .. } => {
+            tracing::debug!(subject, %error, "not sent: circuit open");
+            coded(
+                "UNAVAILABLE",
+                format!("the {service} service is unavailable"),
+            )
+        }
         BusError::NoResponders { .. } => {
             tracing::warn!(subject, "no responders");
             coded(
@@ -196,6 +203,31 @@ pub fn internal(detail: String) -> async_graphql::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_circuit_is_unavailable_to_the_client() {
+        let rpc = Rpc {
+            service: "billing",
+            name: "Charge",
+            subject: "the subject",
+            retryable: false,
+            public: false,
+        };
+        let error = from_bus(
+            &rpc,
+            BusError::CircuitOpen {
+                subject: rpc.subject,
+                retry_in: Duration::from_secs(1),
+            },
+        );
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned();
+        assert_eq!(code, Some(async_graphql::Value::from("UNAVAILABLE")));
+        assert_eq!(error.message, "the billing service is unavailable");
+    }
 
     #[test]
     fn messages_naming_subjects_or_nats_internals_are_replaced() {

@@ -78,6 +78,16 @@ pub enum BusError {
         /// The subject called.
         subject: &'static str,
     },
+    /// The subject's circuit breaker is open: recent calls failed, so this one was not sent.
+    #[error(
+        "{subject}: the circuit is open after repeated failures; not sent (retry in {retry_in:?})"
+    )]
+    CircuitOpen {
+        /// The subject called.
+        subject: &'static str,
+        /// How long until the breaker lets a probe through (zero: probes are in flight).
+        retry_in: std::time::Duration,
+    },
     /// Publishing or subscribing failed on the connection.
     #[error("{subject}: transport failure: {reason}")]
     Transport {
@@ -92,7 +102,9 @@ impl BusError {
     /// The wire error code closest to this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            BusError::NoResponders { .. } | BusError::Overloaded { .. } => ErrorCode::Overloaded,
+            BusError::NoResponders { .. }
+            | BusError::Overloaded { .. }
+            | BusError::CircuitOpen { .. } => ErrorCode::Overloaded,
             BusError::Timeout { .. } | BusError::DeadlineExpired { .. } => {
                 ErrorCode::DeadlineExceeded
             }
@@ -116,6 +128,7 @@ impl BusError {
             BusError::Decode { .. } => "decode",
             BusError::MissingOutcome { .. } => "missing_outcome",
             BusError::Transport { .. } => "transport",
+            BusError::CircuitOpen { .. } => "circuit_open",
             BusError::Overloaded { .. }
             | BusError::Unauthorized { .. }
             | BusError::Service { .. } => self.code().name(),

@@ -4,6 +4,7 @@
 //! Generated clients (`UsersClient`, …) are thin wrappers over [`Bus::call`]; nobody
 //! writes a subject, an encode or a decode by hand.
 
+mod breaker;
 mod error;
 mod options;
 mod retry;
@@ -22,6 +23,7 @@ use crate::proto::switchboard::v1::Status;
 use crate::telemetry::{propagation, spans};
 use crate::wire::{self, Rpc, names};
 
+pub use breaker::{BreakerSettings, CircuitState};
 pub use error::BusError;
 pub(crate) use options::Inherited;
 pub use options::{CallOptions, TraceContext};
@@ -51,6 +53,8 @@ struct Shared {
     default_deadline: Duration,
     /// Bound on attempts of a retryable call.
     max_attempts: u32,
+    /// The circuit breaker of each subject called.
+    breakers: breaker::Breakers,
 }
 
 impl std::fmt::Debug for Bus {
@@ -91,6 +95,7 @@ impl Bus {
                 sender: Arc::from(sender),
                 default_deadline: settings.default_deadline,
                 max_attempts: settings.max_attempts.max(1),
+                breakers: breaker::Breakers::new(settings.breaker),
             }),
             inherited: Arc::new(Inherited::default()),
         }
@@ -104,6 +109,11 @@ impl Bus {
     /// The name this bus puts in `Sb-Sender`.
     pub fn sender(&self) -> &str {
         &self.shared.sender
+    }
+
+    /// The state of `subject`'s circuit breaker in this process.
+    pub fn circuit_state(&self, subject: &str) -> CircuitState {
+        self.shared.breakers.state(subject)
     }
 
     /// The deadline calls get when they set none and inherit none.
@@ -188,10 +198,17 @@ impl Bus {
             let span = spans::rpc_client(rpc.subject, attempt);
             let sent = with_traceparent(sent, &span);
             let attempted = async {
-                let result = self
-                    .send(rpc, sent, payload.clone(), wait)
-                    .await
-                    .and_then(|reply| reply_body(rpc, reply));
+                let result = match self.shared.breakers.admit(rpc.subject) {
+                    Ok(permit) => {
+                        let result = self
+                            .send(rpc, sent, payload.clone(), wait)
+                            .await
+                            .and_then(|reply| reply_body(rpc, reply));
+                        permit.record(&result);
+                        result
+                    }
+                    Err(open) => Err(open),
+                };
                 if let Err(error) = &result {
                     spans::failed(&span, error.error_type());
                 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::breaker::BreakerSettings;
 use crate::settings::{Env, Secret, SettingsError};
 
 /// Default time a call may take, end to end, including retries.
@@ -22,6 +23,8 @@ pub struct BusSettings {
     pub default_deadline: Duration,
     /// Bound on the attempts of one retryable call.
     pub max_attempts: u32,
+    /// When a subject's circuit breaker opens and how it recovers.
+    pub breaker: BreakerSettings,
 }
 
 impl BusSettings {
@@ -35,10 +38,11 @@ impl BusSettings {
             },
             default_deadline: DEFAULT_DEADLINE,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            breaker: BreakerSettings::default(),
         }
     }
 
-    /// Reads `NATS_*`, `SB_DEADLINE_MS` and `SB_RETRY_MAX_ATTEMPTS`.
+    /// Reads `NATS_*`, `SB_DEADLINE_MS`, `SB_RETRY_MAX_ATTEMPTS` and `SB_BREAKER_*`.
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let max_attempts = env.parse("SB_RETRY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)?;
         if max_attempts == 0 {
@@ -46,10 +50,23 @@ impl BusSettings {
                 "SB_RETRY_MAX_ATTEMPTS must be at least 1".into(),
             ));
         }
+        let defaults = BreakerSettings::default();
+        let breaker = BreakerSettings {
+            failures: env.parse("SB_BREAKER_FAILURES", defaults.failures)?,
+            window: env.millis("SB_BREAKER_WINDOW_MS", defaults.window)?,
+            cooldown: env.millis("SB_BREAKER_COOLDOWN_MS", defaults.cooldown)?,
+            probes: env.parse("SB_BREAKER_PROBES", defaults.probes)?,
+        };
+        if breaker.probes == 0 {
+            return Err(SettingsError::Inconsistent(
+                "SB_BREAKER_PROBES must be at least 1".into(),
+            ));
+        }
         Ok(Self {
             nats: NatsSettings::from_env(env)?,
             default_deadline: env.millis("SB_DEADLINE_MS", DEFAULT_DEADLINE)?,
             max_attempts,
+            breaker,
         })
     }
 }

@@ -24,6 +24,8 @@ use tokio::sync::Notify;
 pub struct ReceivedSpan {
     /// `service.name` of the process that exported it.
     pub service: String,
+    /// Every string attribute of the exporting process's resource.
+    pub resource: HashMap<String, String>,
     /// The trace id, 32 hex digits.
     pub trace_id: String,
     /// The span id, 16 hex digits.
@@ -64,14 +66,16 @@ impl Received {
     fn take(&self, request: ExportTraceServiceRequest) {
         let mut spans = Vec::new();
         for resource_spans in request.resource_spans {
-            let service = resource_spans
+            let resource: HashMap<String, String> = resource_spans
                 .resource
                 .iter()
                 .flat_map(|resource| &resource.attributes)
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| kv.value.as_ref())
-                .and_then(|v| text(v.value.as_ref()))
-                .unwrap_or_default();
+                .filter_map(|kv| {
+                    let value = text(kv.value.as_ref().and_then(|v| v.value.as_ref()))?;
+                    Some((kv.key.clone(), value))
+                })
+                .collect();
+            let service = resource.get("service.name").cloned().unwrap_or_default();
             for span in resource_spans
                 .scope_spans
                 .into_iter()
@@ -88,6 +92,7 @@ impl Received {
                 let status = span.status.unwrap_or_default();
                 spans.push(ReceivedSpan {
                     service: service.clone(),
+                    resource: resource.clone(),
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
+use switchboard::bus::BusSettings;
 use switchboard::service::RuntimeSettings;
-use switchboard::{BusError, CallOptions};
+use switchboard::{Bus, BusError, CallOptions};
 
 use crate::helpers::{PATIENCE, World, echo, echoed, held, memory_store, within};
 
@@ -42,6 +43,17 @@ async fn a_burst_beyond_the_bound_is_refused_and_the_requests_in_flight_succeed(
     let probe = world
         .start_probe_with(settings, memory_store().await, None)
         .await;
+    // The refusals would open a circuit breaker, whose own test is `breaker.rs`: this
+    // caller has none, so every request reaches the service's bound.
+    let mut bus_settings = BusSettings::new(world.server.url());
+    bus_settings.breaker.failures = 0;
+    let bus = Bus::connect(&bus_settings, "limits-tests")
+        .await
+        .expect("connects");
+    let world = World {
+        server: world.server,
+        bus,
+    };
     // `Record` is not retryable, so a refusal comes back as it is, not retried.
     let patient = CallOptions::default().timeout(PATIENCE);
 

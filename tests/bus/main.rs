@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod breaker;
 mod connect;
 mod context;
 mod creds;

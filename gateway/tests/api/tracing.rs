@@ -51,6 +51,10 @@ impl TracedSystem {
                 .env("JWT_HS256_SECRET", SECRET)
                 .env("OTEL_TRACES_SAMPLER", sampler.0)
                 .env("OTEL_TRACES_SAMPLER_ARG", sampler.1)
+                .env(
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "deployment.environment.name=tracing-test",
+                )
                 // Export each batch soon after its spans end (the SDK's default is 5 s).
                 .env("OTEL_BSP_SCHEDULE_DELAY", "100")
                 .env("RUST_LOG", "warn")
@@ -319,6 +323,14 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
         "continues the client's span"
     );
     assert_eq!(http_span.trace_state, "vendor=opaque");
+    assert_eq!(
+        http_span
+            .resource
+            .get("deployment.environment.name")
+            .map(String::as_str),
+        Some("tracing-test"),
+        "OTEL_RESOURCE_ATTRIBUTES reaches the resource"
+    );
     assert_eq!(
         http_span.attribute("http.response.status_code"),
         Some("200")
