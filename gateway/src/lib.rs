@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod document_cache;
 pub mod http;
 pub mod limits;
+pub mod operation;
 pub mod readiness;
 pub mod schema;
 pub mod settings;

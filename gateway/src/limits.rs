@@ -546,11 +546,46 @@ pub struct LimitsExtension(pub Limits);
 
 impl async_graphql::extensions::ExtensionFactory for LimitsExtension {
     fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(Enforcer(self.0))
+        std::sync::Arc::new(Enforcer {
+            limits: self.0,
+            websocket: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 }
 
-struct Enforcer(Limits);
+/// The extension of one request.
+struct Enforcer {
+    limits: Limits,
+    /// Whether the request came over WebSocket (it was subscribed to, not executed), so
+    /// this extension opened its operation's span.
+    websocket: std::sync::atomic::AtomicBool,
+}
+
+/// Names the current span — the operation span `subscribe` opened — after the operation
+/// `request` selects: `{type} {name}`.
+fn name_operation_span(request: &mut async_graphql::Request) {
+    let wanted = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return;
+    };
+    let Some(operation) = selected_operation(document, wanted.as_deref()) else {
+        return;
+    };
+    let kind = crate::operation::type_name(operation.ty);
+    // The name the request asks for, or the one the document gives its only operation.
+    let named = wanted.or_else(|| {
+        document
+            .operations
+            .iter()
+            .next()
+            .and_then(|(name, _)| name.map(|n| n.to_string()))
+    });
+    let label = named.as_deref().unwrap_or("anonymous");
+    let span = tracing::Span::current();
+    span.record("otel.name", format!("{kind} {label}"));
+    span.record("graphql.operation.type", kind);
+    span.record("graphql.operation.name", label);
+}
 
 /// Sets `code` on every error of `errors` that has none.
 fn default_code(errors: &mut [ServerError], code: impl Fn(&ServerError) -> &'static str) {
@@ -618,7 +653,45 @@ impl async_graphql::extensions::Extension for Enforcer {
         next: async_graphql::extensions::NextSubscribe<'_>,
     ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
         use futures::StreamExt;
-        next.run(ctx, stream).map(ensure_codes).boxed()
+        // Over HTTP the handler opened the operation's span; an operation over WebSocket
+        // comes here, and is a trace of its own: its span is entered on every poll of its
+        // stream, and named once its request is admitted (`prepare_request`, which runs
+        // inside it).
+        let mut inner = next.run(ctx, stream);
+        if !tracing::Span::current().is_none() {
+            return inner.map(ensure_codes).boxed();
+        }
+        let span = tracing::info_span!(
+            "graphql",
+            "otel.name" = "GraphQL Operation",
+            "otel.kind" = "internal",
+            "graphql.operation.type" = tracing::field::Empty,
+            "graphql.operation.name" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+            "otel.status_description" = tracing::field::Empty,
+        );
+        self.websocket
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // The span ends with the stream's last item: whoever holds the finished stream
+        // (the connection, until the client leaves) does not keep it open.
+        let mut span = Some(span);
+        futures::stream::poll_fn(move |cx| {
+            let Some(open) = &span else {
+                return std::task::Poll::Ready(None);
+            };
+            let polled = open.in_scope(|| inner.poll_next_unpin(cx));
+            match &polled {
+                std::task::Poll::Ready(Some(response)) => {
+                    crate::operation::record_outcome(open, response);
+                }
+                std::task::Poll::Ready(None) => span = None,
+                std::task::Poll::Pending => {}
+            }
+            polled
+        })
+        .map(ensure_codes)
+        .boxed()
     }
 
     async fn prepare_request(
@@ -631,7 +704,10 @@ impl async_graphql::extensions::Extension for Enforcer {
             .data
             .contains_key(&std::any::TypeId::of::<Admitted>())
         {
-            admit(&mut request, &self.0)?;
+            admit(&mut request, &self.limits)?;
+        }
+        if self.websocket.load(std::sync::atomic::Ordering::Relaxed) {
+            name_operation_span(&mut request);
         }
         next.run(ctx, request).await
     }
@@ -645,10 +721,11 @@ impl async_graphql::extensions::Extension for Enforcer {
     ) -> async_graphql::ServerResult<ExecutableDocument> {
         // The document was parsed by `admit`; what can fail here is async-graphql's own
         // recursion check, a backstop of the nesting limit.
-        next.run(ctx, query, variables).await.map_err(|mut error| {
+        let document = next.run(ctx, query, variables).await.map_err(|mut error| {
             default_code(std::slice::from_mut(&mut error), |_| "NESTING_TOO_DEEP");
             error
-        })
+        })?;
+        Ok(document)
     }
 
     async fn validation(

@@ -135,11 +135,7 @@ async fn execute(
     let (is_mutation, single_root_field) = match request.parsed_query() {
         Ok(document) => match limits::selected_operation(document, operation_name.as_deref()) {
             Some(op) => {
-                operation_type = match op.ty {
-                    OperationType::Query => "query",
-                    OperationType::Mutation => "mutation",
-                    OperationType::Subscription => "subscription",
-                };
+                operation_type = crate::operation::type_name(op.ty);
                 let is_mutation = op.ty == OperationType::Mutation;
                 // Counting root fields expands fragments: done only for a keyed mutation.
                 let single = is_mutation
@@ -179,7 +175,7 @@ async fn execute(
             return refusal;
         }
     };
-    let span = operation_span(operation_type, &operation);
+    let span = crate::operation::span(operation_type, &operation);
     let loaders = Loaders::new(&state.schema.relations, scope.clone());
     let request = request
         .data(scope)
@@ -191,8 +187,9 @@ async fn execute(
     )
     .instrument(span.clone())
     .await;
-    if let Some(code) = failure_code(&executed) {
-        switchboard::telemetry::spans::failed(&span, code);
+    match &executed {
+        Ok(response) => crate::operation::record_outcome(&span, response),
+        Err(_) => switchboard::telemetry::spans::failed(&span, "TIMEOUT"),
     }
     let response = match executed {
         Ok(response) => response,
@@ -210,38 +207,6 @@ async fn execute(
     };
     record(&operation, outcome, started);
     respond(headers, response)
-}
-
-/// The span of one GraphQL operation (semantic conventions: `{type} {name}`), a child of
-/// the HTTP request's.
-fn operation_span(operation_type: &'static str, operation: &str) -> tracing::Span {
-    tracing::info_span!(
-        "graphql",
-        "otel.name" = format!("{operation_type} {operation}"),
-        "otel.kind" = "internal",
-        "graphql.operation.type" = operation_type,
-        "graphql.operation.name" = operation,
-        "error.type" = tracing::field::Empty,
-        "otel.status_code" = tracing::field::Empty,
-        "otel.status_description" = tracing::field::Empty,
-    )
-}
-
-/// The code an operation's span fails with: its first error's `extensions.code`, or
-/// `TIMEOUT`; `None` when it succeeded.
-fn failure_code<E>(executed: &Result<async_graphql::Response, E>) -> Option<&str> {
-    let Ok(response) = executed else {
-        return Some("TIMEOUT");
-    };
-    let error = response.errors.first()?;
-    let code = error
-        .extensions
-        .as_ref()
-        .and_then(|extensions| extensions.get("code"));
-    Some(match code {
-        Some(async_graphql::Value::String(code)) => code.as_str(),
-        _ => "ERROR",
-    })
 }
 
 /// The code of a refused `Idempotency-Key`.

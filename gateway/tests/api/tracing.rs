@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt as _;
+use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use switchboard::auth::ADMIN_ROLE;
 use switchboard::testing::otlp::{OtlpReceiver, ReceivedSpan};
 use switchboard::testing::{self, NatsServer};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Child;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::helpers::{PATIENCE, Reply, SECRET, http, token};
 
@@ -390,6 +392,58 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
     }
     let todos_find = trace.all("todos", "CLIENT", "find")[0];
     assert_eq!(todos_find.parent_span_id, todos_server.span_id);
+
+    // An operation over WebSocket is a trace of its own, rooted at its operation span.
+    let ws_url = format!("{}/graphql/ws", system.base.replace("http://", "ws://"));
+    let mut request = ws_url.into_client_request().expect("a request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("a header value"),
+    );
+    let (mut socket, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("the upgrade is answered in time")
+        .expect("upgrades");
+    for message in [
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin()) } }),
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "query Listing { users { users { id } } }" } }),
+    ] {
+        socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .expect("sends");
+    }
+    let answered = tokio::time::timeout(PATIENCE, async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message
+                && text.contains("\"next\"")
+            {
+                return text.to_string();
+            }
+        }
+        panic!("the socket ended before the answer")
+    })
+    .await
+    .expect("the operation is answered in time");
+    assert!(answered.contains("users"), "{answered}");
+    let (operation, users_server) = system
+        .receiver
+        .wait_for("the WebSocket operation's trace", PATIENCE, |spans| {
+            let operation = spans
+                .iter()
+                .find(|s| s.service == "gateway" && s.name == "query Listing")?;
+            let client = spans
+                .iter()
+                .find(|s| s.kind == "CLIENT" && s.parent_span_id == operation.span_id)?;
+            let server = spans
+                .iter()
+                .find(|s| s.kind == "SERVER" && s.parent_span_id == client.span_id)?;
+            Some((operation.clone(), server.clone()))
+        })
+        .await;
+    assert_eq!(operation.parent_span_id, "", "a root span");
+    assert_eq!(users_server.service, "users");
+    assert_eq!(users_server.trace_id, operation.trace_id);
 
     // A failing rpc marks its spans with the code, and the service's log line of the
     // refusal carries the request's trace id.

@@ -1,0 +1,44 @@
+//! The span of one GraphQL operation, over HTTP (opened by the handler, a child of the
+//! request's span) and over WebSocket (opened by the schema extension, a trace of its own).
+
+use async_graphql::parser::types::OperationType;
+
+/// The span of one operation, named by the semantic conventions: `{type} {name}`.
+pub fn span(operation_type: &'static str, operation: &str) -> tracing::Span {
+    tracing::info_span!(
+        "graphql",
+        "otel.name" = format!("{operation_type} {operation}"),
+        "otel.kind" = "internal",
+        "graphql.operation.type" = operation_type,
+        "graphql.operation.name" = operation,
+        "error.type" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+        "otel.status_description" = tracing::field::Empty,
+    )
+}
+
+/// The conventions' name of an operation type.
+pub fn type_name(operation_type: OperationType) -> &'static str {
+    match operation_type {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
+/// Marks `span` failed with the first error's `extensions.code`, when the operation had
+/// errors.
+pub fn record_outcome(span: &tracing::Span, response: &async_graphql::Response) {
+    let Some(error) = response.errors.first() else {
+        return;
+    };
+    let code = error
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.get("code"));
+    let code = match code {
+        Some(async_graphql::Value::String(code)) => code.as_str(),
+        _ => "ERROR",
+    };
+    switchboard::telemetry::spans::failed(span, code);
+}
