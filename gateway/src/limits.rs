@@ -572,14 +572,7 @@ fn name_operation_span(request: &mut async_graphql::Request) {
         return;
     };
     let kind = crate::operation::type_name(operation.ty);
-    // The name the request asks for, or the one the document gives its only operation.
-    let named = wanted.or_else(|| {
-        document
-            .operations
-            .iter()
-            .next()
-            .and_then(|(name, _)| name.map(|n| n.to_string()))
-    });
+    let named = crate::operation::name(document, wanted.as_deref());
     let label = named.as_deref().unwrap_or("anonymous");
     let span = tracing::Span::current();
     span.record("otel.name", format!("{kind} {label}"));

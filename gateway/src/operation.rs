@@ -1,7 +1,7 @@
 //! The span of one GraphQL operation, over HTTP (opened by the handler, a child of the
 //! request's span) and over WebSocket (opened by the schema extension, a trace of its own).
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 
 /// The span of one operation, named by the semantic conventions: `{type} {name}`.
 pub fn span(operation_type: &'static str, operation: &str) -> tracing::Span {
@@ -15,6 +15,19 @@ pub fn span(operation_type: &'static str, operation: &str) -> tracing::Span {
         "otel.status_code" = tracing::field::Empty,
         "otel.status_description" = tracing::field::Empty,
     )
+}
+
+/// The operation's name: the one the request asks for (`operationName`), or the one the
+/// document gives its only operation.
+pub fn name(document: &ExecutableDocument, wanted: Option<&str>) -> Option<String> {
+    if let Some(wanted) = wanted {
+        return Some(wanted.to_string());
+    }
+    let mut operations = document.operations.iter();
+    match (operations.next(), operations.next()) {
+        (Some((name, _)), None) => name.map(|n| n.to_string()),
+        _ => None,
+    }
 }
 
 /// The conventions' name of an operation type.

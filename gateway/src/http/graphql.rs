@@ -120,7 +120,7 @@ async fn execute(
     via_get: bool,
 ) -> Response {
     let started = Instant::now();
-    let operation = operation_label(request.operation_name.as_deref());
+    let mut operation = operation_label(request.operation_name.as_deref());
     // Admitted here rather than only in the schema extension: the operation's type must
     // be known before it runs (GET never runs mutations; idempotency keys only go with
     // them), and nothing may parse the text before its nesting is bounded.
@@ -136,6 +136,10 @@ async fn execute(
         Ok(document) => match limits::selected_operation(document, operation_name.as_deref()) {
             Some(op) => {
                 operation_type = crate::operation::type_name(op.ty);
+                // A document naming its only operation names the request, `operationName`
+                // or not (metrics label and span name).
+                let named = crate::operation::name(document, operation_name.as_deref());
+                operation = operation_label(named.as_deref());
                 let is_mutation = op.ty == OperationType::Mutation;
                 // Counting root fields expands fragments: done only for a keyed mutation.
                 let single = is_mutation

@@ -120,6 +120,14 @@ async fn health_readiness_and_metrics() {
     system
         .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
         .await;
+    // Named in the document only (no `operationName`): the name is still its label.
+    system
+        .graphql(
+            "query NamedInTheDocument { users { page { next } } }",
+            json!({}),
+            Some(&admin()),
+        )
+        .await;
 
     let health = http("GET", &system.url("/healthz"), vec![], vec![]).await;
     let ready = http("GET", &system.url("/readyz"), vec![], vec![]).await;
@@ -131,6 +139,11 @@ async fn health_readiness_and_metrics() {
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert!(
         metrics.body.contains("graphql_requests_total"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains("operation=\"NamedInTheDocument\""),
         "{}",
         metrics.body
     );
