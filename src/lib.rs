@@ -52,4 +52,7 @@ pub mod wire;
 pub use bus::{Bus, BusError, CallOptions};
 #[cfg(feature = "runtime")]
 pub use service::{Context, EventContext, ServiceDefinition, ServiceError, ServiceRuntime};
+/// `tracing`, for [`failable_span!`] in crates that name it through this one.
+#[doc(hidden)]
+pub use tracing as __tracing;
 pub use wire::{ErrorCode, Event, EventConsumer, EventType, Rpc};

@@ -561,25 +561,6 @@ struct Enforcer {
     websocket: std::sync::atomic::AtomicBool,
 }
 
-/// Names the current span — the operation span `subscribe` opened — after the operation
-/// `request` selects: `{type} {name}`.
-fn name_operation_span(request: &mut async_graphql::Request) {
-    let wanted = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return;
-    };
-    let Some(operation) = selected_operation(document, wanted.as_deref()) else {
-        return;
-    };
-    let kind = crate::operation::type_name(operation.ty);
-    let named = crate::operation::name(document, wanted.as_deref());
-    let label = named.as_deref().unwrap_or("anonymous");
-    let span = tracing::Span::current();
-    span.record("otel.name", format!("{kind} {label}"));
-    span.record("graphql.operation.type", kind);
-    span.record("graphql.operation.name", label);
-}
-
 /// Sets `code` on every error of `errors` that has none.
 fn default_code(errors: &mut [ServerError], code: impl Fn(&ServerError) -> &'static str) {
     for error in errors {
@@ -654,16 +635,7 @@ impl async_graphql::extensions::Extension for Enforcer {
         if !tracing::Span::current().is_none() {
             return inner.map(ensure_codes).boxed();
         }
-        let span = tracing::info_span!(
-            "graphql",
-            "otel.name" = "GraphQL Operation",
-            "otel.kind" = "internal",
-            "graphql.operation.type" = tracing::field::Empty,
-            "graphql.operation.name" = tracing::field::Empty,
-            "error.type" = tracing::field::Empty,
-            "otel.status_code" = tracing::field::Empty,
-            "otel.status_description" = tracing::field::Empty,
-        );
+        let span = crate::operation::unnamed_span();
         self.websocket
             .store(true, std::sync::atomic::Ordering::Relaxed);
         // The span ends with the stream's last item: whoever holds the finished stream
@@ -700,7 +672,8 @@ impl async_graphql::extensions::Extension for Enforcer {
             admit(&mut request, &self.limits)?;
         }
         if self.websocket.load(std::sync::atomic::Ordering::Relaxed) {
-            name_operation_span(&mut request);
+            // Inside the operation's stream: the current span is the one `subscribe` opened.
+            crate::operation::name_from(&tracing::Span::current(), &mut request);
         }
         next.run(ctx, request).await
     }
@@ -714,11 +687,10 @@ impl async_graphql::extensions::Extension for Enforcer {
     ) -> async_graphql::ServerResult<ExecutableDocument> {
         // The document was parsed by `admit`; what can fail here is async-graphql's own
         // recursion check, a backstop of the nesting limit.
-        let document = next.run(ctx, query, variables).await.map_err(|mut error| {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
             default_code(std::slice::from_mut(&mut error), |_| "NESTING_TOO_DEEP");
             error
-        })?;
-        Ok(document)
+        })
     }
 
     async fn validation(

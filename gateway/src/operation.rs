@@ -5,16 +5,49 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 
 /// The span of one operation, named by the semantic conventions: `{type} {name}`.
 pub fn span(operation_type: &'static str, operation: &str) -> tracing::Span {
-    tracing::info_span!(
+    switchboard::failable_span!(
         "graphql",
         "otel.name" = format!("{operation_type} {operation}"),
         "otel.kind" = "internal",
         "graphql.operation.type" = operation_type,
         "graphql.operation.name" = operation,
-        "error.type" = tracing::field::Empty,
-        "otel.status_code" = tracing::field::Empty,
-        "otel.status_description" = tracing::field::Empty,
     )
+}
+
+/// The span of an operation whose type and name are not known yet (one over WebSocket,
+/// opened before its document is parsed); [`name_from`] names it.
+pub fn unnamed_span() -> tracing::Span {
+    switchboard::failable_span!(
+        "graphql",
+        "otel.name" = "GraphQL Operation",
+        "otel.kind" = "internal",
+        "graphql.operation.type" = tracing::field::Empty,
+        "graphql.operation.name" = tracing::field::Empty,
+    )
+}
+
+/// Names `span` after the operation `request` selects (its document parsed): `{type}
+/// {name}`.
+pub fn name_from(span: &tracing::Span, request: &mut async_graphql::Request) {
+    let wanted = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return;
+    };
+    let Some(operation) = crate::limits::selected_operation(document, wanted.as_deref()) else {
+        return;
+    };
+    let named = name(document, wanted.as_deref());
+    record_name(
+        span,
+        type_name(operation.ty),
+        named.as_deref().unwrap_or("anonymous"),
+    );
+}
+
+fn record_name(span: &tracing::Span, operation_type: &'static str, operation: &str) {
+    span.record("otel.name", format!("{operation_type} {operation}"));
+    span.record("graphql.operation.type", operation_type);
+    span.record("graphql.operation.name", operation);
 }
 
 /// The operation's name: the one the request asks for (`operationName`), or the one the

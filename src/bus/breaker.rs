@@ -8,7 +8,7 @@
 //! failures: they never open a breaker.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::BusError;
@@ -70,14 +70,15 @@ impl CircuitState {
 #[derive(Debug)]
 pub(crate) struct Breakers {
     settings: BreakerSettings,
-    by_subject: Mutex<HashMap<&'static str, Arc<Breaker>>>,
+    /// Read on every call, written once per subject.
+    by_subject: RwLock<HashMap<&'static str, Arc<Breaker>>>,
 }
 
 impl Breakers {
     pub(crate) fn new(settings: BreakerSettings) -> Self {
         Self {
             settings,
-            by_subject: Mutex::new(HashMap::new()),
+            by_subject: RwLock::new(HashMap::new()),
         }
     }
 
@@ -91,13 +92,22 @@ impl Breakers {
                 reported: true,
             });
         }
-        let breaker = self
+        let known = self
             .by_subject
-            .lock()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(subject)
-            .or_insert_with(|| Arc::new(Breaker::new(subject, self.settings)))
-            .clone();
+            .get(subject)
+            .cloned();
+        let breaker = match known {
+            Some(breaker) => breaker,
+            None => self
+                .by_subject
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(subject)
+                .or_insert_with(|| Arc::new(Breaker::new(subject, self.settings)))
+                .clone(),
+        };
         let probe = breaker.admit()?;
         Ok(Permit {
             breaker: Some(breaker),
@@ -108,7 +118,7 @@ impl Breakers {
 
     /// The state of `subject`'s breaker (closed when it has none yet).
     pub(crate) fn state(&self, subject: &str) -> CircuitState {
-        let breakers = self.by_subject.lock().unwrap_or_else(|p| p.into_inner());
+        let breakers = self.by_subject.read().unwrap_or_else(|p| p.into_inner());
         breakers
             .get(subject)
             .map_or(CircuitState::Closed, |breaker| breaker.state())

@@ -17,8 +17,6 @@ use async_nats::{HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use prost::Message;
 
-use tracing::Instrument as _;
-
 use crate::proto::switchboard::v1::Status;
 use crate::telemetry::{propagation, spans};
 use crate::wire::{self, Rpc, names};
@@ -198,23 +196,15 @@ impl Bus {
             let span = spans::rpc_client(rpc.subject, attempt);
             let sent = with_traceparent(sent, &span);
             let attempted = async {
-                let result = match self.shared.breakers.admit(rpc.subject) {
-                    Ok(permit) => {
-                        let result = self
-                            .send(rpc, sent, payload.clone(), wait)
-                            .await
-                            .and_then(|reply| reply_body(rpc, reply));
-                        permit.record(&result);
-                        result
-                    }
-                    Err(open) => Err(open),
-                };
-                if let Err(error) = &result {
-                    spans::failed(&span, error.error_type());
-                }
+                let permit = self.shared.breakers.admit(rpc.subject)?;
+                let result = self
+                    .send(rpc, sent, payload.clone(), wait)
+                    .await
+                    .and_then(|reply| reply_body(rpc, reply));
+                permit.record(&result);
                 result
             };
-            let error = match attempted.instrument(span.clone()).await {
+            let error = match spans::run(span, attempted, BusError::error_type).await {
                 Ok(body) => return Ok(body),
                 Err(error) => error,
             };

@@ -124,9 +124,13 @@ pub(crate) async fn handle(
     };
     endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
     endpoint.in_flight_gauge.increment(1.0);
-    let span = server_span(&message, &endpoint.rpc);
+    let trace = message
+        .headers
+        .as_ref()
+        .and_then(TraceContext::from_headers);
+    let span = server_span(&message, &endpoint.rpc, trace.as_ref());
     async {
-        let result = process(&message, &endpoint, &shared).await;
+        let result = process(&message, &endpoint, &shared, trace).await;
         if let Err(error) = &result {
             spans::failed(&span, error.code().name());
         }
@@ -138,22 +142,28 @@ pub(crate) async fn handle(
     endpoint.in_flight_gauge.decrement(1.0);
 }
 
+/// The value of header `name` of `message`.
+fn header(message: &async_nats::Message, name: HeaderName) -> Option<&str> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str())
+}
+
 /// The SERVER span of a request, continuing the caller's trace when it sent one.
-fn server_span(message: &async_nats::Message, rpc: &Rpc) -> tracing::Span {
-    let header = |name: HeaderName| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str())
-    };
+fn server_span(
+    message: &async_nats::Message,
+    rpc: &Rpc,
+    trace: Option<&TraceContext>,
+) -> tracing::Span {
     let span = spans::rpc_server(
         rpc.subject,
-        header(names::MESSAGE_ID),
-        header(names::SENDER),
+        header(message, names::MESSAGE_ID),
+        header(message, names::SENDER),
     );
-    if let Some(traceparent) = header(names::TRACEPARENT) {
-        propagation::continue_trace(&span, traceparent, header(names::TRACESTATE));
+    if let Some(trace) = trace {
+        propagation::continue_from(&span, trace);
     }
     span
 }
@@ -184,14 +194,9 @@ async fn process(
     message: &async_nats::Message,
     endpoint: &EndpointState,
     shared: &Shared,
+    trace: Option<TraceContext>,
 ) -> Result<Reply, ServiceError> {
-    let header = |name: HeaderName| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str())
-    };
+    let header = |name| header(message, name);
     let deadline = match header(names::DEADLINE) {
         Some(value) => value
             .trim()
@@ -221,10 +226,6 @@ async fn process(
             endpoint.rpc.name
         )));
     }
-    let trace = message
-        .headers
-        .as_ref()
-        .and_then(TraceContext::from_headers);
     let idempotency_key = header(names::IDEMPOTENCY_KEY).map(str::to_string);
     let keyed = idempotency_key.as_deref().map(|key| {
         Arc::new(shared.idempotency.keyed(

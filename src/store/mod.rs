@@ -165,6 +165,14 @@ impl OutboxEntry {
         self.headers.push((name.into(), value.into()));
         self
     }
+
+    /// The value of header `name`, if the entry has one.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// One write inside a [`Transaction`].

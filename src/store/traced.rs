@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tracing::Instrument as _;
-
 use super::{OutboxEntry, Page, Query, Record, Store, StoreError, Transaction};
 use crate::telemetry::spans;
 
@@ -21,7 +19,8 @@ impl Traced {
         Self { inner, system }
     }
 
-    /// Runs `operation` inside its span, marking the span failed with the error's kind.
+    /// Runs `work` inside the span of `operation`, marking the span failed with the
+    /// error's kind.
     async fn traced<T>(
         &self,
         operation: &'static str,
@@ -29,11 +28,7 @@ impl Traced {
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let span = spans::store(self.system, operation, collection);
-        let result = work.instrument(span.clone()).await;
-        if let Err(error) = &result {
-            spans::failed(&span, error.kind());
-        }
-        result
+        spans::run(span, work, StoreError::kind).await
     }
 }
 
@@ -55,9 +50,9 @@ impl Store for Traced {
     }
 
     async fn find(&self, query: Query) -> Result<Page, StoreError> {
-        let collection = query.collection.clone();
-        self.traced("find", Some(&collection), self.inner.find(query))
-            .await
+        // The span is opened before the query moves: no copy of its collection's name.
+        let span = spans::store(self.system, "find", Some(&query.collection));
+        spans::run(span, self.inner.find(query), StoreError::kind).await
     }
 
     async fn commit(&self, tx: Transaction) -> Result<(), StoreError> {

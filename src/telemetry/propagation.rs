@@ -7,6 +7,8 @@ use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::bus::TraceContext;
+
 /// Makes `span` a child of the remote span `traceparent` names (with its `tracestate`),
 /// when it is well formed; otherwise `span` starts a trace of its own. Returns whether it
 /// continued a trace.
@@ -20,6 +22,11 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str, tracestate: Optio
         return false;
     }
     span.set_parent(context).is_ok()
+}
+
+/// [`continue_trace`] with a received [`TraceContext`].
+pub fn continue_from(span: &tracing::Span, trace: &TraceContext) -> bool {
+    continue_trace(span, &trace.traceparent, trace.tracestate.as_deref())
 }
 
 /// The `traceparent` that makes a receiver's span a child of `span`, when `span` is known

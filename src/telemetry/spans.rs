@@ -3,17 +3,36 @@
 //! span outside any trace (no current span) is opened only where a trace starts.
 //!
 //! Failure is recorded with [`failed`]: the status and `error.type` carry a code (`NOT_FOUND`,
-//! `timeout`), never a message — messages may carry what a caller sent.
+//! `timeout`), never a message — messages may carry what a caller sent. A span that can
+//! fail is opened with [`failable_span!`](crate::failable_span), which declares the fields
+//! [`failed`] records.
 
+use std::future::Future;
+
+use tracing::Instrument as _;
 use tracing::Span;
-use tracing::field::Empty;
+
+/// An INFO span with `fields`, plus the empty `error.type`, `otel.status_code` and
+/// `otel.status_description` that [`failed`] records — the one place that knows them.
+#[macro_export]
+macro_rules! failable_span {
+    ($name:literal, $($fields:tt)*) => {
+        $crate::__tracing::info_span!(
+            $name,
+            $($fields)*
+            "error.type" = $crate::__tracing::field::Empty,
+            "otel.status_code" = $crate::__tracing::field::Empty,
+            "otel.status_description" = $crate::__tracing::field::Empty,
+        )
+    };
+}
 
 /// `messaging.system` of every bus span.
 const NATS: &str = "nats";
 
 /// A bus call's attempt (CLIENT): one per attempt, so retries show as separate spans.
 pub fn rpc_client(subject: &'static str, attempt: u32) -> Span {
-    tracing::info_span!(
+    crate::failable_span!(
         "rpc.client",
         "otel.name" = format!("request {subject}"),
         "otel.kind" = "client",
@@ -22,15 +41,12 @@ pub fn rpc_client(subject: &'static str, attempt: u32) -> Span {
         "messaging.operation.name" = "request",
         "messaging.destination.name" = subject,
         "switchboard.attempt" = attempt,
-        "error.type" = Empty,
-        "otel.status_code" = Empty,
-        "otel.status_description" = Empty,
     )
 }
 
 /// A service handling a request (SERVER); its parent is the caller's `traceparent`.
 pub fn rpc_server(subject: &'static str, message_id: Option<&str>, sender: Option<&str>) -> Span {
-    tracing::info_span!(
+    crate::failable_span!(
         "rpc.server",
         "otel.name" = format!("process {subject}"),
         "otel.kind" = "server",
@@ -39,16 +55,13 @@ pub fn rpc_server(subject: &'static str, message_id: Option<&str>, sender: Optio
         "messaging.destination.name" = subject,
         "messaging.message.id" = message_id,
         "switchboard.sender" = sender,
-        "error.type" = Empty,
-        "otel.status_code" = Empty,
-        "otel.status_description" = Empty,
     )
 }
 
 /// An event announced in a handler's transaction: the outbox entry, whose context the
 /// relay's publish continues. Ends at once; it marks where in the handler the event began.
 pub fn announce(subject: &str, message_id: &str) -> Span {
-    tracing::info_span!(
+    crate::failable_span!(
         "event.announce",
         "otel.name" = format!("announce {subject}"),
         "otel.kind" = "internal",
@@ -70,15 +83,12 @@ pub fn publish(subject: &str, message_id: &str) -> Span {
         "messaging.operation.name" = "publish",
         "messaging.destination.name" = subject,
         "messaging.message.id" = message_id,
-        "error.type" = Empty,
-        "otel.status_code" = Empty,
-        "otel.status_description" = Empty,
     )
 }
 
 /// A consumer handling one delivered event (CONSUMER); its parent is the publish.
 pub fn consume(subject: &str, consumer: &str, message_id: Option<&str>, delivery: u64) -> Span {
-    tracing::info_span!(
+    crate::failable_span!(
         "event.consume",
         "otel.name" = format!("process {subject}"),
         "otel.kind" = "consumer",
@@ -88,9 +98,6 @@ pub fn consume(subject: &str, consumer: &str, message_id: Option<&str>, delivery
         "messaging.consumer.group.name" = consumer,
         "messaging.message.id" = message_id,
         "messaging.nats.delivery" = delivery,
-        "error.type" = Empty,
-        "otel.status_code" = Empty,
-        "otel.status_description" = Empty,
     )
 }
 
@@ -104,17 +111,27 @@ pub fn store(system: &'static str, operation: &'static str, collection: Option<&
         Some(collection) => format!("{operation} {collection}"),
         None => operation.to_string(),
     };
-    tracing::info_span!(
+    crate::failable_span!(
         "db",
         "otel.name" = name,
         "otel.kind" = "client",
         "db.system.name" = system,
         "db.operation.name" = operation,
         "db.collection.name" = collection,
-        "error.type" = Empty,
-        "otel.status_code" = Empty,
-        "otel.status_description" = Empty,
     )
+}
+
+/// Runs `work` inside `span`, marking the span failed with `code` of its error.
+pub async fn run<T, E>(
+    span: Span,
+    work: impl Future<Output = Result<T, E>>,
+    code: impl FnOnce(&E) -> &'static str,
+) -> Result<T, E> {
+    let result = work.instrument(span.clone()).await;
+    if let Err(error) = &result {
+        failed(&span, code(error));
+    }
+    result
 }
 
 /// Marks `span` failed with `code`: status ERROR with the code as description, and

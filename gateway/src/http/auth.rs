@@ -49,7 +49,7 @@ pub async fn verify(state: &AppState, authorization: &str) -> Result<(Caller, St
 /// The W3C trace context the request came with, passed on to services: `traceparent`
 /// when it is well formed (the request's span continues it), `tracestate` and `baggage`
 /// unchanged.
-fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
+pub fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
     let traceparent = traceparent(headers)?;
     let text = |name: &str| {
         headers
@@ -65,7 +65,7 @@ fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
 }
 
 /// The request's `traceparent`, when it has the W3C shape.
-pub fn traceparent(headers: &HeaderMap) -> Option<&str> {
+fn traceparent(headers: &HeaderMap) -> Option<&str> {
     let traceparent = headers.get("traceparent")?.to_str().ok()?.trim();
     // version-traceid-parentid-flags: 2 + 32 + 16 + 2 hex digits and 3 dashes.
     let well_formed =

@@ -8,23 +8,20 @@ mod ws;
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::get;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use std::time::Duration;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::middleware;
+use axum::routing::get;
 use switchboard::Bus;
 use switchboard::auth::{Caller, TokenVerifier};
 use switchboard::bus::TraceContext;
+use switchboard::telemetry::{propagation, spans};
 use tokio::sync::{Semaphore, watch};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-
-use axum::body::Body;
-use axum::http::Request;
-use axum::middleware;
-use switchboard::telemetry::{propagation, spans};
 use tower_http::trace::TraceLayer;
 
 use crate::dispatch::RequestScope;
@@ -116,7 +113,7 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
         return tracing::Span::none();
     }
     let method = request.method().as_str();
-    let span = tracing::info_span!(
+    let span = switchboard::failable_span!(
         "http",
         "otel.name" = format!("{method} {path}"),
         "otel.kind" = "server",
@@ -124,16 +121,9 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
         "http.route" = path,
         "url.path" = path,
         "http.response.status_code" = tracing::field::Empty,
-        "error.type" = tracing::field::Empty,
-        "otel.status_code" = tracing::field::Empty,
-        "otel.status_description" = tracing::field::Empty,
     );
-    if let Some(traceparent) = auth::traceparent(request.headers()) {
-        let tracestate = request
-            .headers()
-            .get("tracestate")
-            .and_then(|v| v.to_str().ok());
-        propagation::continue_trace(&span, traceparent, tracestate);
+    if let Some(trace) = auth::trace_context(request.headers()) {
+        propagation::continue_from(&span, &trace);
     }
     span
 }

@@ -151,6 +151,18 @@ impl TracedSystem {
         .await
     }
 
+    /// A plain subscriber on `subject`, seeing what is sent there, headers included.
+    async fn watch(&self, subject: &str) -> async_nats::Subscriber {
+        let watcher = switchboard::testing::connect(&self.server).await;
+        let requests = watcher
+            .nats()
+            .subscribe(subject.to_string())
+            .await
+            .expect("subscribes");
+        watcher.nats().flush().await.expect("flushed");
+        requests
+    }
+
     /// The spans of trace `trace_id` once `complete` holds for them.
     async fn trace(&self, what: &str, trace_id: &str, complete: impl Fn(&Trace) -> bool) -> Trace {
         self.receiver
@@ -185,6 +197,16 @@ impl TracedSystem {
         }
         self.receiver
     }
+}
+
+/// The headers of the next message `requests` sees, within [`PATIENCE`].
+async fn next_headers(requests: &mut async_nats::Subscriber) -> async_nats::HeaderMap {
+    tokio::time::timeout(PATIENCE, requests.next())
+        .await
+        .expect("a request, in time")
+        .expect("a message")
+        .headers
+        .expect("headers")
 }
 
 fn sqlite(dir: &tempfile::TempDir, name: &str) -> String {
@@ -261,13 +283,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
     let client_span = "00f067aa0ba902b7";
     let traceparent = format!("00-{client_trace}-{client_span}-01");
     // A plain NATS subscriber sees what the gateway sends users, headers included.
-    let watcher = switchboard::testing::connect(&system.server).await;
-    let mut requests = watcher
-        .nats()
-        .subscribe(subjects::users_rpc::LIST.subject)
-        .await
-        .expect("subscribes");
-    watcher.nats().flush().await.expect("flushed");
+    let mut requests = system.watch(subjects::users_rpc::LIST.subject).await;
     let reply = system
         .graphql(
             "{ users { users { id todos { title owner { email } } } } }",
@@ -289,11 +305,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
         "{traceresponse}"
     );
 
-    let sent = tokio::time::timeout(PATIENCE, requests.next())
-        .await
-        .expect("the list request, in time")
-        .expect("a message");
-    let headers = sent.headers.expect("headers");
+    let headers = next_headers(&mut requests).await;
     let header = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
     assert_eq!(header("tracestate").as_deref(), Some("vendor=opaque"));
     assert_eq!(header("baggage").as_deref(), Some("tenant=acme"));
@@ -555,13 +567,7 @@ fn counts(spans: &[ReceivedSpan]) -> HashMap<String, usize> {
 #[tokio::test]
 async fn sampling_ratio_zero_exports_nothing_and_still_propagates_the_trace() {
     let system = TracedSystem::start(("parentbased_traceidratio", "0")).await;
-    let watcher = switchboard::testing::connect(&system.server).await;
-    let mut requests = watcher
-        .nats()
-        .subscribe(subjects::users_rpc::LIST.subject)
-        .await
-        .expect("subscribes");
-    watcher.nats().flush().await.expect("flushed");
+    let mut requests = system.watch(subjects::users_rpc::LIST.subject).await;
     let reply = system
         .graphql("{ users { users { id } } }", json!({}), &[])
         .await;
@@ -569,14 +575,9 @@ async fn sampling_ratio_zero_exports_nothing_and_still_propagates_the_trace() {
     let trace_id = reply
         .header("x-trace-id")
         .expect("a trace id, sampled or not");
-    let sent = tokio::time::timeout(PATIENCE, requests.next())
+    let traceparent = next_headers(&mut requests)
         .await
-        .expect("the request, in time")
-        .expect("a message");
-    let traceparent = sent
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("traceparent"))
+        .get("traceparent")
         .map(|v| v.as_str().to_string())
         .expect("the request carries the trace");
     assert!(

@@ -253,12 +253,12 @@ impl Consumer {
             Some(&event_id),
             delivered,
         );
-        if let Some(traceparent) = header(names::TRACEPARENT) {
-            let tracestate = header(names::TRACESTATE);
-            propagation::continue_trace(&span, &traceparent, tracestate.as_deref());
+        let trace = TraceContext::from_headers(headers);
+        if let Some(trace) = &trace {
+            propagation::continue_from(&span, trace);
         }
         let outcome = async {
-            match self.outcome(&message, headers, &event_id, delivered).await {
+            match self.outcome(&message, headers, trace, &event_id, delivered).await {
                 Ok(outcome) => outcome,
                 Err(reason) => {
                     // The inbox could not be read or the dead letter not stored: leave the
@@ -284,6 +284,7 @@ impl Consumer {
         &self,
         message: &jetstream::Message,
         headers: &HeaderMap,
+        trace: Option<TraceContext>,
         event_id: &str,
         delivered: u64,
     ) -> Result<Outcome, String> {
@@ -301,7 +302,7 @@ impl Consumer {
                 .await?;
             return Ok(Outcome::DeadLettered);
         }
-        let ctx = self.context(headers, event_id, delivered);
+        let ctx = self.context(headers, trace, event_id, delivered);
         let committed = ctx.committed.clone();
         let handling = AssertUnwindSafe((self.definition.handler)(
             ctx.clone(),
@@ -365,9 +366,14 @@ impl Consumer {
     }
 
     /// The handler's context for this delivery.
-    fn context(&self, headers: &HeaderMap, event_id: &str, delivered: u64) -> EventContext {
+    fn context(
+        &self,
+        headers: &HeaderMap,
+        trace: Option<TraceContext>,
+        event_id: &str,
+        delivered: u64,
+    ) -> EventContext {
         let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
-        let trace = TraceContext::from_headers(headers);
         let deadline = SystemTime::now() + self.settings.ack_wait;
         EventContext {
             consumer: self.definition.consumer,

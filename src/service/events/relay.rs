@@ -199,11 +199,7 @@ async fn pass(
 
 /// When `entry` was announced, from its `Sb-Timestamp` header (milliseconds).
 fn announced_at(entry: &OutboxEntry) -> Option<u64> {
-    entry
-        .headers
-        .iter()
-        .find(|(name, _)| name == crate::wire::TIMESTAMP)
-        .and_then(|(_, value)| value.parse().ok())
+    entry.header_value(crate::wire::TIMESTAMP)?.parse().ok()
 }
 
 /// The key that orders `entry` among others: its aggregate, or its subject when it has none.
@@ -217,16 +213,10 @@ fn aggregate(entry: &OutboxEntry) -> &str {
 
 /// The PRODUCER span of publishing `entry`, a child of the span that announced it.
 fn publish_span(entry: &OutboxEntry) -> tracing::Span {
-    let header = |wanted: &str| {
-        entry
-            .headers
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    };
     let span = spans::publish(&entry.subject, &entry.id);
-    if let Some(traceparent) = header(crate::wire::TRACEPARENT) {
-        propagation::continue_trace(&span, traceparent, header(crate::wire::TRACESTATE));
+    if let Some(traceparent) = entry.header_value(crate::wire::TRACEPARENT) {
+        let tracestate = entry.header_value(crate::wire::TRACESTATE);
+        propagation::continue_trace(&span, traceparent, tracestate);
     }
     span
 }
