@@ -38,6 +38,8 @@ pub mod contract;
 pub mod naming;
 pub mod proto;
 #[cfg(feature = "runtime")]
+pub mod saga;
+#[cfg(feature = "runtime")]
 pub mod service;
 pub mod settings;
 pub mod shutdown;

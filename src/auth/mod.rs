@@ -5,6 +5,7 @@
 //! with the same key material as the gateway: an HS256 shared secret (development) and/or
 //! RS256/ES256 public keys from a JWKS (file or URL; [`jwks`]). [`jwt`] holds the verifier.
 
+pub mod credentials;
 pub mod jwks;
 pub mod jwt;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+pub use credentials::{SERVICE_ROLE, ServiceCredentials};
 pub use jwt::JwtVerifier;
 
 use crate::settings::{Env, Secret, SettingsError};

@@ -31,8 +31,14 @@ impl Application {
         let bus = Bus::connect(&settings.bus, name).await?;
         let store = store::open(&settings.store_url).await?;
         let definition = define(store.clone()).await?;
+        let credentials = crate::auth::ServiceCredentials::new(
+            name,
+            &settings.auth,
+            settings.runtime.service_token_file.clone(),
+        );
         let running = ServiceRuntime::new(definition, bus, store, settings.runtime.clone())
             .verifier(settings.auth.verifier().await?)
+            .credentials(Arc::new(credentials))
             .start()
             .await?;
         Ok(Self { running })

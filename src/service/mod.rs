@@ -20,6 +20,7 @@ mod events;
 mod idempotency;
 mod runtime;
 mod settings;
+mod worker;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +41,7 @@ pub use settings::{
     ConsumerSettings, DEFAULT_IDEMPOTENCY_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_GRACE,
     EventSettings, OutboxSettings, RuntimeSettings, ServiceSettings, StreamSettings,
 };
+pub use worker::WorkerContext;
 
 /// A handler's reply as the bytes its caller receives, so [`Context::commit`] can record
 /// it with the command's effect. Every prost message is one; code generation adds the
@@ -77,6 +79,7 @@ pub struct ServiceDefinition {
     pub(crate) endpoints: Vec<EndpointDefinition>,
     pub(crate) events: &'static [EventType],
     pub(crate) consumers: Vec<events::ConsumerDefinition>,
+    pub(crate) workers: Vec<worker::WorkerDefinition>,
 }
 
 impl ServiceDefinition {
@@ -89,6 +92,7 @@ impl ServiceDefinition {
             endpoints: Vec::new(),
             events: &[],
             consumers: Vec::new(),
+            workers: Vec::new(),
         }
     }
 
@@ -121,6 +125,23 @@ impl ServiceDefinition {
         self.consumers.push(events::ConsumerDefinition {
             consumer,
             handler: boxed,
+        });
+        self
+    }
+
+    /// Runs `run` in the background from start to stop (a saga runner, a sweeper of
+    /// expired records): it gets the bus, the store and the service's own credentials, and
+    /// should return soon after [`WorkerContext::stopping`] completes. Workers are awaited
+    /// with the in-flight requests during the shutdown grace period, before the outbox
+    /// relay's last pass, so what they commit while stopping is still announced.
+    pub fn worker<F, Fut>(mut self, name: &'static str, run: F) -> Self
+    where
+        F: FnOnce(WorkerContext) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.workers.push(worker::WorkerDefinition {
+            name,
+            run: Box::new(move |ctx| Box::pin(run(ctx))),
         });
         self
     }

@@ -19,7 +19,7 @@ use super::idempotency::COLLECTION as IDEMPOTENCY;
 use super::idempotency::Idempotency;
 use super::{RuntimeSettings, ServiceDefinition};
 use crate::admin::{AdminServer, Health};
-use crate::auth::TokenVerifier;
+use crate::auth::{ServiceCredentials, TokenVerifier};
 use crate::bus::Bus;
 use crate::store::Store;
 
@@ -58,6 +58,7 @@ pub struct ServiceRuntime {
     store: Arc<dyn Store>,
     settings: RuntimeSettings,
     verifier: Option<Arc<dyn TokenVerifier>>,
+    credentials: Arc<ServiceCredentials>,
 }
 
 impl ServiceRuntime {
@@ -74,7 +75,15 @@ impl ServiceRuntime {
             store,
             settings,
             verifier: None,
+            credentials: Arc::new(ServiceCredentials::none()),
         }
+    }
+
+    /// Calls the service makes on its own behalf (event handlers, workers) carry
+    /// `credentials`' token; without, they are anonymous.
+    pub fn credentials(mut self, credentials: Arc<ServiceCredentials>) -> Self {
+        self.credentials = credentials;
+        self
     }
 
     /// Verifies bearer tokens with `verifier`; without one, requests carrying a token are
@@ -138,6 +147,7 @@ impl ServiceRuntime {
                     bus: self.bus.clone(),
                     store: self.store.clone(),
                     settings: events.consumer.clone(),
+                    credentials: self.credentials.clone(),
                 };
                 tokio::spawn(consumer.run(stopped.clone()))
             })
@@ -175,6 +185,22 @@ impl ServiceRuntime {
         )
         .await?;
         confirm_subscriptions(&client, definition.name, &id).await?;
+        let worker_context = super::WorkerContext {
+            service: definition.name,
+            bus: self.bus.clone(),
+            store: self.store.clone(),
+            credentials: self.credentials.clone(),
+            instance_id: Arc::from(self.settings.instance_id.as_str()),
+            stopped: stopped.clone(),
+        };
+        let workers: Vec<JoinHandle<()>> = definition
+            .workers
+            .into_iter()
+            .map(|worker| {
+                tracing::debug!(service = definition.name, worker = worker.name, "starting");
+                tokio::spawn((worker.run)(worker_context.clone()))
+            })
+            .collect();
         health.set_serving(true);
         tracing::info!(
             service = definition.name,
@@ -192,6 +218,7 @@ impl ServiceRuntime {
             stop,
             loops,
             consumers,
+            workers,
             housekeeping,
             stop_relay,
             relay,
@@ -219,6 +246,8 @@ pub struct RunningService {
     loops: Vec<JoinHandle<()>>,
     /// One task per durable consumer; each ends once its events in hand are handled.
     consumers: Vec<JoinHandle<()>>,
+    /// One task per background worker; each ends soon after the stop.
+    workers: Vec<JoinHandle<()>>,
     /// Deletes expired idempotency and inbox records until the stop.
     housekeeping: JoinHandle<()>,
     /// Set to true, after the loops and consumers ended, to stop the relay.
@@ -266,9 +295,10 @@ impl RunningService {
         // Receivers live as long as the loops; an error only means they have all ended.
         let _ = self.stop.send(true);
         let finished = tokio::time::timeout_at(grace, async {
-            for handle in self.loops.iter_mut().chain(&mut self.consumers) {
+            let tasks = self.loops.iter_mut().chain(&mut self.consumers);
+            for handle in tasks.chain(&mut self.workers) {
                 if let Err(error) = handle.await {
-                    tracing::error!(%error, "an endpoint loop or consumer failed");
+                    tracing::error!(%error, "an endpoint loop, consumer or worker failed");
                 }
             }
         })
@@ -284,7 +314,12 @@ impl RunningService {
                 busy,
                 "grace period over with requests still in flight"
             );
-            for handle in self.loops.iter().chain(&self.consumers) {
+            for handle in self
+                .loops
+                .iter()
+                .chain(&self.consumers)
+                .chain(&self.workers)
+            {
                 handle.abort();
             }
         }

@@ -227,8 +227,9 @@ impl EventSettings {
     }
 }
 
-/// Bounds, grace periods and the admin listener of the runtime (`SB_MAX_IN_FLIGHT`,
-/// `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`, `ADMIN_ADDR`).
+/// Bounds, grace periods, the admin listener, the service's own token and its sagas
+/// (`SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`, `ADMIN_ADDR`,
+/// `SB_SERVICE_TOKEN_FILE`, `SB_INSTANCE_ID`, `SB_SAGA_*`).
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     /// Requests one endpoint works on at once.
@@ -241,6 +242,16 @@ pub struct RuntimeSettings {
     pub admin_addr: Option<std::net::SocketAddr>,
     /// The service's events: stream, consumers, outbox relay.
     pub events: EventSettings,
+    /// Where the service's own token is (`SB_SERVICE_TOKEN_FILE`), for calls it makes on
+    /// its own behalf; see [`crate::auth::ServiceCredentials`].
+    pub service_token_file: Option<std::path::PathBuf>,
+    /// This replica's name among the service's live replicas (`SB_INSTANCE_ID`, default a
+    /// fresh UUID): the owner of the saga leases it holds. A process restarted under the
+    /// same name (a pod's container restarting) resumes its sagas without waiting for
+    /// their leases to expire. It must be unique among live replicas.
+    pub instance_id: String,
+    /// How sagas run (`SB_SAGA_*`).
+    pub saga: crate::saga::SagaSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -251,13 +262,17 @@ impl Default for RuntimeSettings {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             admin_addr: None,
             events: EventSettings::default(),
+            service_token_file: None,
+            instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            saga: crate::saga::SagaSettings::default(),
         }
     }
 }
 
 impl RuntimeSettings {
     /// Reads `SB_MAX_IN_FLIGHT`, `SB_SHUTDOWN_GRACE_MS`, `SB_IDEMPOTENCY_TTL_SECS`,
-    /// `ADMIN_ADDR` and the event settings ([`EventSettings::from_env`]).
+    /// `ADMIN_ADDR`, `SB_SERVICE_TOKEN_FILE`, `SB_INSTANCE_ID`, the event settings
+    /// ([`EventSettings::from_env`]) and the saga settings.
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let max_in_flight = env.parse("SB_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
         if max_in_flight == 0 {
@@ -284,6 +299,13 @@ impl RuntimeSettings {
                 }
             },
             events: EventSettings::from_env(env)?,
+            service_token_file: env
+                .string("SB_SERVICE_TOKEN_FILE")
+                .map(std::path::PathBuf::from),
+            instance_id: env
+                .string("SB_INSTANCE_ID")
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            saga: crate::saga::SagaSettings::from_env(env)?,
         })
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct Consumer {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) settings: ConsumerSettings,
+    /// The service's own token, which handlers' downstream calls carry.
+    pub(crate) credentials: Arc<crate::auth::ServiceCredentials>,
     /// Its metric handles, registered once (a lookup per delivery was measurable).
     pub(crate) metrics: ConsumerMetrics,
 }
@@ -302,7 +304,7 @@ impl Consumer {
                 .await?;
             return Ok(Outcome::DeadLettered);
         }
-        let ctx = self.context(headers, trace, event_id, delivered);
+        let ctx = self.context(headers, trace, event_id, delivered).await;
         let committed = ctx.committed.clone();
         let handling = AssertUnwindSafe((self.definition.handler)(
             ctx.clone(),
@@ -365,8 +367,9 @@ impl Consumer {
             .map_err(|e| format!("reading the inbox: {e}"))
     }
 
-    /// The handler's context for this delivery.
-    fn context(
+    /// The handler's context for this delivery: its downstream calls carry the service's
+    /// own token (an event has no user's token to forward).
+    async fn context(
         &self,
         headers: &HeaderMap,
         trace: Option<TraceContext>,
@@ -375,6 +378,13 @@ impl Consumer {
     ) -> EventContext {
         let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
         let deadline = SystemTime::now() + self.settings.ack_wait;
+        let authorization = match self.credentials.authorization().await {
+            Ok(authorization) => authorization,
+            Err(error) => {
+                tracing::warn!(%error, "no service token: the handler calls anonymously");
+                None
+            }
+        };
         EventContext {
             consumer: self.definition.consumer,
             event_id: event_id.to_owned(),
@@ -387,7 +397,7 @@ impl Consumer {
             trace: trace.clone(),
             bus: self.bus.inheriting(Inherited {
                 deadline: Some(deadline),
-                authorization: None,
+                authorization,
                 trace,
             }),
             store: self.store.clone(),

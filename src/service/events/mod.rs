@@ -171,7 +171,8 @@ impl EventContext {
         self.trace.as_ref()
     }
 
-    /// A bus for downstream calls, inheriting the deadline and trace context.
+    /// A bus for downstream calls, inheriting the deadline and trace context, and carrying
+    /// the service's own token (`SB_SERVICE_TOKEN_FILE`, or self-signed in development).
     pub fn bus(&self) -> Bus {
         self.bus.clone()
     }
