@@ -101,6 +101,27 @@ pub fn consume(subject: &str, consumer: &str, message_id: Option<&str>, delivery
     )
 }
 
+/// One attempt of a saga step's action or compensation (INTERNAL); its parent is the
+/// request that started the saga, so a saga is one trace however long it runs.
+pub fn saga_step(
+    saga: &'static str,
+    step: &'static str,
+    action: &'static str,
+    saga_id: &str,
+    attempt: u32,
+) -> Span {
+    crate::failable_span!(
+        "saga.step",
+        "otel.name" = format!("{saga} {step} {action}"),
+        "otel.kind" = "internal",
+        "switchboard.saga" = saga,
+        "switchboard.saga.id" = saga_id,
+        "switchboard.saga.step" = step,
+        "switchboard.saga.action" = action,
+        "switchboard.attempt" = attempt,
+    )
+}
+
 /// A store operation (CLIENT, a database span). Opened only inside a trace: the relay's
 /// and housekeeping's periodic queries would otherwise each start a trace of one span.
 pub fn store(system: &'static str, operation: &'static str, collection: Option<&str>) -> Span {
