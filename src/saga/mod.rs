@@ -243,11 +243,12 @@ impl<D> SagaState<D> {
 }
 
 /// Whether another attempt of a failed call may succeed: nobody answered, the callee or
-/// the breaker turned it away, or the token was refused (it is renewed on the next
-/// attempt). A service's other answers (400, 403, 404, 409, a malformed reply) are final.
+/// the breaker turned it away, the token was refused (it is renewed on the next attempt),
+/// or the call met an earlier attempt with the same key still running (409). A service's
+/// other answers (400, 403, 404, a malformed reply) are final.
 pub fn is_transient(error: &BusError) -> bool {
     match error {
-        BusError::Service { code, .. } => *code >= 500 || *code == 408 || *code == 429,
+        BusError::Service { code, .. } => *code >= 500 || matches!(*code, 408 | 409 | 429),
         BusError::Decode { .. } | BusError::MissingOutcome { .. } => false,
         _ => true,
     }

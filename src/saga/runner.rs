@@ -305,6 +305,9 @@ impl<S: Saga> SagaRunner<S> {
         };
         let steps = inner.saga.steps();
         let mut attempts = 0;
+        // Whether the current step may have had its effect without this pass knowing: a
+        // step this pass did not start may have been sent by the replica before.
+        let mut in_doubt = true;
         loop {
             if ctx.is_stopping() {
                 // Handed back: whichever replica sweeps it next takes it at once.
@@ -337,7 +340,7 @@ impl<S: Saga> SagaRunner<S> {
                             None => format!("{} did not succeed in time", step.name()),
                         };
                         Next::Undo {
-                            from: index + 1,
+                            from: index + usize::from(in_doubt),
                             reason: why,
                             outcome: "timed_out",
                         }
@@ -356,15 +359,17 @@ impl<S: Saga> SagaRunner<S> {
                             },
                             Err(error) if is_transient(&error) => {
                                 spans::failed(&span, error.error_type());
+                                in_doubt |= !not_handled(&error);
                                 Next::Retry(error)
                             }
                             Err(error) => {
                                 spans::failed(&span, error.error_type());
+                                in_doubt |= !not_handled(&error);
                                 tracing::error!(saga = inner.saga.name(), id, step = step.name(), %error, "step failed for good");
                                 let reason =
                                     format!("{} failed ({})", step.name(), error.code().name());
                                 Next::Undo {
-                                    from: index + 1,
+                                    from: index + usize::from(in_doubt),
                                     reason,
                                     outcome: "failed",
                                 }
@@ -453,6 +458,7 @@ impl<S: Saga> SagaRunner<S> {
                 Next::Retry(_) => continue,
             }
             attempts = 0;
+            in_doubt = false;
             current = match self.transition(current, state, &announcer).await {
                 Ok(next) => next,
                 Err(DriveError::Store(StoreError::VersionConflict { .. })) => return Ok(()),
@@ -580,6 +586,23 @@ fn step_span(
         propagation::continue_from(&span, trace);
     }
     span
+}
+
+/// Whether a failed call certainly had no effect: it was never sent (no responders, an
+/// open circuit, a deadline already past) or the service refused it before its handler ran
+/// (overloaded, unauthorized, a 4xx answer other than 409). A timeout, a transport
+/// failure, a 409 (an earlier attempt still running), a 5xx or an undecodable reply leave
+/// the outcome in doubt.
+fn not_handled(error: &BusError) -> bool {
+    match error {
+        BusError::NoResponders { .. }
+        | BusError::CircuitOpen { .. }
+        | BusError::DeadlineExpired { .. }
+        | BusError::Overloaded { .. }
+        | BusError::Unauthorized { .. } => true,
+        BusError::Service { code, .. } => *code < 500 && *code != 409,
+        _ => false,
+    }
 }
 
 /// Waits before attempt `attempt + 1` (50 ms doubling to 2 s, with jitter); false when the
