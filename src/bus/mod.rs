@@ -166,7 +166,8 @@ impl Bus {
         options: CallOptions,
     ) -> Result<Bytes, BusError> {
         let deadline = self.deadline(&options);
-        let retry_allowed = rpc.retryable || options.idempotency_key.is_some();
+        let retry_allowed =
+            !options.single_attempt && (rpc.retryable || options.idempotency_key.is_some());
         let mut headers = self.headers(&options, deadline);
         let mut attempt = 1;
         loop {

@@ -13,6 +13,7 @@ pub struct CallOptions {
     pub(crate) authorization: Option<String>,
     pub(crate) trace: Option<TraceContext>,
     pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) single_attempt: bool,
 }
 
 impl CallOptions {
@@ -55,6 +56,14 @@ impl CallOptions {
     /// no span of its own), `tracestate` and `baggage` (passed on unchanged).
     pub fn trace(mut self, trace: TraceContext) -> Self {
         self.trace = Some(trace);
+        self
+    }
+
+    /// Sends the request once, whatever the rpc's retry policy: for callers that retry
+    /// themselves and must see each attempt's own failure (a saga tells a timeout, after
+    /// which the callee may have acted, from an open circuit, after which it cannot have).
+    pub fn single_attempt(mut self) -> Self {
+        self.single_attempt = true;
         self
     }
 

@@ -137,12 +137,14 @@ impl StepCall {
         self.attempt
     }
 
-    /// The options every call of the step must use: its idempotency key and the
-    /// attempt's deadline.
+    /// The options every call of the step must use: its idempotency key, the attempt's
+    /// deadline, and a single attempt — the saga retries, and must see each attempt's own
+    /// failure to know whether the step may have had its effect.
     pub fn options(&self) -> CallOptions {
         CallOptions::default()
             .idempotency_key(self.key.clone())
             .deadline(self.deadline)
+            .single_attempt()
     }
 }
 
