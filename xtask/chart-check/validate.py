@@ -20,7 +20,10 @@
    ServiceAccount and PodDisruptionBudget that select it, an HPA when it has no replicas,
    every referenced ConfigMap and chart-made Secret key present, every PersistentVolumeClaim
    a pod mounts rendered (and such a Deployment at one replica, recreated rather than rolled,
-   as a ReadWriteOnce volume attaches to one pod); every HPA, Ingress and component
+   as a ReadWriteOnce volume attaches to one pod); every *_FILE variable (SB_SERVICE_TOKEN_FILE,
+   JWT_JWKS_FILE, NATS_*_FILE) naming a file a mounted volume provides; every service with
+   SB_INSTANCE_ID = its pod's name and SB_SAGA_STEP_TIMEOUT_MS at most half of
+   SB_SAGA_LEASE_MS (the binaries' defaults for what is unset); every HPA, Ingress and component
    NetworkPolicy pointing at something that exists. A Deployment that is not a component
    (no switchboard/role label: the bundled Jaeger) gets the same pod and container hardening,
    liveness and readiness probes on its ports, a memory limit and a Service. Traces: when the
@@ -285,6 +288,19 @@ def policy(resources, report, version):
                 store = e.get("value", "") if e["name"] == "STORE_URL" else ""
                 if store.startswith("sqlite:///data/") and "/data" not in mounts:
                     problems.append("%s: STORE_URL is under /data but nothing is mounted there" % c["name"])
+                if e["name"].endswith("_FILE") and "value" in e:
+                    missing = file_not_mounted(e["value"], mounts, pod.get("volumes", []))
+                    if missing:
+                        problems.append("%s: %s=%s, but %s" % (c["name"], e["name"], e["value"], missing))
+            if pod_labels.get("switchboard/role") == "service":
+                instance = ((env.get("SB_INSTANCE_ID") or {}).get("valueFrom") or {}).get("fieldRef") or {}
+                if instance.get("fieldPath") != "metadata.name":
+                    problems.append("%s: SB_INSTANCE_ID is not the pod's name (fieldRef metadata.name)" % c["name"])
+                lease = int((env.get("SB_SAGA_LEASE_MS") or {}).get("value", "15000"))
+                step = int((env.get("SB_SAGA_STEP_TIMEOUT_MS") or {}).get("value", "5000"))
+                if 2 * step > lease:
+                    problems.append("%s: SB_SAGA_STEP_TIMEOUT_MS %d is more than half of SB_SAGA_LEASE_MS %d "
+                                    "(the binary refuses it)" % (c["name"], step, lease))
         claimed = [v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", []) if v.get("persistentVolumeClaim")]
         for claim in claimed:
             if claim not in claims:
@@ -356,6 +372,24 @@ def policy(resources, report, version):
     components = {n: d for n, d in deployments.items() if "switchboard/role" in pod_labels_of(d)}
     check_traces(by_kind, components, deployments, report, version)
     check_monitors(by_kind, components, report, version)
+
+
+def file_not_mounted(path, mounts, volumes):
+    """Why the file `path` (an env var's *_FILE) is not provided by a volume, or None: it must
+    lie under a volumeMount, and when that volume's Secret/ConfigMap lists items, be one of them."""
+    for mount_path, volume_name in mounts.items():
+        prefix = mount_path.rstrip("/") + "/"
+        if not path.startswith(prefix):
+            continue
+        volume = next((v for v in volumes if v["name"] == volume_name), None)
+        if volume is None:
+            return "volume %s is not in the pod" % volume_name
+        source = volume.get("secret") or volume.get("configMap") or {}
+        items = [i["path"] for i in source.get("items", [])]
+        if items and path[len(prefix):] not in items:
+            return "volume %s holds only %s" % (volume_name, ", ".join(items))
+        return None
+    return "no volume is mounted above it"
 
 
 def pod_labels_of(deployment):

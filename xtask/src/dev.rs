@@ -333,6 +333,12 @@ fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
     println!(
         "       -d '{{\"query\":\"{{ users {{ users {{ id email todos {{ title }} }} }} }}\"}}'"
     );
+    if ["tickets", "bookings"]
+        .iter()
+        .all(|needed| system.services.iter().any(|name| name == needed))
+    {
+        print_booking_example(graphql);
+    }
     match env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Some(endpoint) => println!(
             "Traces go to {endpoint}: each answer's X-Trace-Id names its trace (in a local \
@@ -347,6 +353,28 @@ fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
     println!("Every service also answers $SRV.PING / $SRV.INFO / $SRV.STATS. Ctrl-C to stop.");
     println!();
     Ok(())
+}
+
+/// How to book seats through the gateway with the banner's token: a show (admin only), a
+/// booking of it, and the booking as the saga leaves it (`cargo xtask tap 'bookings.>'`
+/// shows the saga's calls).
+fn print_booking_example(graphql: &str) {
+    let curl = format!(
+        "  curl -s {graphql} -H 'Content-Type: application/json' -H \"Authorization: Bearer $TOKEN\" \\"
+    );
+    println!("Book seats (the saga reserves them, charges, then confirms; PENDING at first):");
+    println!("{curl}");
+    println!(
+        "       -d '{{\"query\":\"mutation {{ createShow(name: \\\"Gala\\\", capacity: 100, priceCents: \\\"2500\\\") {{ ... on Show {{ id }} }} }}\"}}'"
+    );
+    println!("{curl}");
+    println!(
+        "       -d '{{\"query\":\"mutation {{ createBooking(showId: \\\"<show id>\\\", seats: 2) {{ ... on Booking {{ id status }} }} }}\"}}'"
+    );
+    println!("{curl}");
+    println!(
+        "       -d '{{\"query\":\"{{ booking(id: \\\"<booking id>\\\") {{ ... on Booking {{ status reason amountCents }} ... on BookingNotFound {{ id }} }} }}\"}}'"
+    );
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set (relative to the repo, where we run

@@ -243,12 +243,77 @@ one line saying what to change. Included once, by configmap.yaml.
 {{- fail (printf "%s.autoscaling.targetMemoryUtilizationPercentage needs %s.resources.requests.memory" $where $where) -}}
 {{- end -}}
 {{- end -}}
+{{- with $v.saga -}}
+{{- /* The binary's defaults for what is unset (SB_SAGA_LEASE_MS 15000, _STEP_TIMEOUT_MS 5000). */ -}}
+{{- $lease := hasKey . "leaseMs" | ternary (int64 (.leaseMs | default 0)) 15000 -}}
+{{- $step := hasKey . "stepTimeoutMs" | ternary (int64 (.stepTimeoutMs | default 0)) 5000 -}}
+{{- if gt (mul $step 2) $lease -}}
+{{- fail (printf "%s.saga.stepTimeoutMs (%d%s) must be at most half of leaseMs (%d%s): an attempt of a step must end well within the replica's hold on the saga, or the binary refuses to start" $where $step (ternary "" ", the default" (hasKey . "stepTimeoutMs")) $lease (ternary "" ", the default" (hasKey . "leaseMs"))) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $c.name "bookings") (has $jwt.mode (list "jwksUrl" "jwksFile")) (not (dig "serviceToken" "secretName" "" $v)) -}}
+{{- fail (printf "services.bookings: auth.jwt.mode=%s verifies tokens with a JWKS only, so the bookings service cannot sign its own token for the booking saga's calls to tickets and billing, and refuses to start without one: set services.bookings.serviceToken.secretName to a Secret holding a token with the `service` role from your identity provider (key %q)" $jwt.mode (dig "serviceToken" "key" "token" $v)) -}}
+{{- end -}}
 {{- $drain := div (add (int $v.shutdownGraceMs) 999) 1000 -}}
 {{- $grace := int $v.terminationGracePeriodSeconds -}}
 {{- if and (gt $grace 0) (le $grace (add (int $v.preStopSleepSeconds) $drain)) -}}
 {{- fail (printf "%s.terminationGracePeriodSeconds=%d must exceed preStopSleepSeconds (%d) + shutdownGraceMs in seconds (%d), or the pod is killed while draining" $where $grace (int $v.preStopSleepSeconds) $drain) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The environment of a service's own keys (services.<name>: saga, holdSecs/sweepMs, faults,
+smtp; the schema lets each only on its service), as EnvVar YAML; empty when none is set.
+An unset key leaves the binary's default. Argument: a service's merged values.
+*/}}
+{{- define "switchboard.serviceEnv" -}}
+{{- $saga := .saga | default dict -}}
+{{- range $key, $var := dict "deadlineMs" "SB_SAGA_DEADLINE_MS" "leaseMs" "SB_SAGA_LEASE_MS" "stepTimeoutMs" "SB_SAGA_STEP_TIMEOUT_MS" "sweepMs" "SB_SAGA_SWEEP_MS" "concurrency" "SB_SAGA_CONCURRENCY" }}
+{{- if hasKey $saga $key }}
+- name: {{ $var }}
+  value: {{ index $saga $key | int64 | toString | quote }}
+{{- end }}
+{{- end }}
+{{- if hasKey . "holdSecs" }}
+- name: TICKETS_HOLD_SECS
+  value: {{ .holdSecs | int64 | toString | quote }}
+{{- end }}
+{{- if hasKey . "sweepMs" }}
+- name: TICKETS_SWEEP_MS
+  value: {{ .sweepMs | int64 | toString | quote }}
+{{- end }}
+{{- with .faults }}
+{{- if gt (float64 (.declineRate | default 0)) 0.0 }}
+- name: BILLING_DECLINE_RATE
+  value: {{ .declineRate | toString | quote }}
+{{- end }}
+{{- if gt (int64 (.latencyMs | default 0)) 0 }}
+- name: BILLING_LATENCY_MS
+  value: {{ .latencyMs | int64 | toString | quote }}
+{{- end }}
+{{- if .overloaded }}
+- name: BILLING_OVERLOADED
+  value: "true"
+{{- end }}
+{{- if .injection }}
+- name: BILLING_FAULT_INJECTION
+  value: "true"
+{{- end }}
+{{- end }}
+{{- with .smtp }}
+{{- if .secretName }}
+- name: SMTP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .key | default "url" | quote }}
+{{- end }}
+{{- with .from }}
+- name: SMTP_FROM
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* An IntOrString value: integers unquoted (values arrive as floats), percentages quoted. */}}
