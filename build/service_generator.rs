@@ -90,6 +90,8 @@ struct RpcPlan {
     retryable: bool,
     /// Callable without a token.
     public: bool,
+    /// Answers with a stream of `output` messages (`returns (stream X)`).
+    streaming: bool,
 }
 
 impl NatsServiceGenerator {
@@ -185,10 +187,9 @@ impl NatsServiceGenerator {
 
     fn plan(&self, service: &prost_build::Service, method: &prost_build::Method) -> RpcPlan {
         assert!(
-            !method.client_streaming && !method.server_streaming,
-            "{}.{}: streaming rpcs are not supported yet",
-            service.proto_name,
-            method.proto_name
+            !method.client_streaming,
+            "{}.{}: client-streaming rpcs are not supported",
+            service.proto_name, method.proto_name
         );
         let full_service = format!("{}.{}", service.package, service.proto_name);
         let descriptor = self
@@ -208,9 +209,13 @@ impl NatsServiceGenerator {
             docs: method.comments.leading.clone(),
             input: method.input_type.clone(),
             output: method.output_type.clone(),
-            outcome: self.outcome_enum(&method.output_proto_type, &method.output_type),
+            // A stream's items are whole messages, never unwrapped.
+            outcome: (!method.server_streaming)
+                .then(|| self.outcome_enum(&method.output_proto_type, &method.output_type))
+                .flatten(),
             retryable,
             public,
+            streaming: method.server_streaming,
         }
     }
 
@@ -447,6 +452,10 @@ fn write_client(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     );
     for rpc in rpcs {
         doc_lines(buf, "    ", &rpc.docs);
+        if rpc.streaming {
+            write_stream_client(buf, names, rpc);
+            continue;
+        }
         let reply = reply_type(rpc);
         let _ = writeln!(
             buf,
@@ -481,6 +490,25 @@ fn write_client(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     let _ = writeln!(buf, "}}");
 }
 
+/// The client methods of a streaming rpc: a stream of its items.
+fn write_stream_client(buf: &mut String, names: &Names, rpc: &RpcPlan) {
+    let _ = writeln!(
+        buf,
+        "    pub async fn {method}(&self, request: {input}) -> ::core::result::Result<::switchboard::bus::ReplyStream<{output}>, ::switchboard::BusError> {{\n\
+         \x20       self.{method}_with(request, ::switchboard::CallOptions::default()).await\n\
+         \x20   }}\n\
+         \x20   /// [`Self::{method}`] with explicit call options (deadline, idle timeout, token).\n\
+         \x20   pub async fn {method}_with(&self, request: {input}, options: ::switchboard::CallOptions) -> ::core::result::Result<::switchboard::bus::ReplyStream<{output}>, ::switchboard::BusError> {{\n\
+         \x20       self.bus.stream::<{input}, {output}>(&{module}::{constant}, &request, options).await\n\
+         \x20   }}",
+        method = rpc.method,
+        input = rpc.input,
+        output = rpc.output,
+        module = names.rpc_module,
+        constant = rpc.constant,
+    );
+}
+
 fn write_handler(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     let _ = writeln!(buf, "/// What a `{}` service implements.", names.service);
     if !names.docs.is_empty() {
@@ -494,6 +522,16 @@ fn write_handler(buf: &mut String, names: &Names, rpcs: &[RpcPlan]) {
     );
     for rpc in rpcs {
         doc_lines(buf, "    ", &rpc.docs);
+        if rpc.streaming {
+            let _ = writeln!(
+                buf,
+                "    fn {method}(&self, ctx: ::switchboard::Context, request: {input}, sink: ::switchboard::service::ReplySink<{output}>) -> impl ::core::future::Future<Output = ::core::result::Result<(), ::switchboard::ServiceError>> + ::core::marker::Send;",
+                method = rpc.method,
+                input = rpc.input,
+                output = rpc.output,
+            );
+            continue;
+        }
         let _ = writeln!(
             buf,
             "    fn {method}(&self, ctx: ::switchboard::Context, request: {input}) -> impl ::core::future::Future<Output = ::core::result::Result<{reply}, ::switchboard::ServiceError>> + ::core::marker::Send;",
@@ -536,6 +574,25 @@ fn write_service(
             .replace('"', "\\\""),
     );
     for rpc in rpcs {
+        if rpc.streaming {
+            let _ = writeln!(
+                buf,
+                "        .stream_endpoint({module}::{constant}, {{\n\
+                 \x20           let handler = handler.clone();\n\
+                 \x20           move |ctx: ::switchboard::Context, request: {input}, sink: ::switchboard::service::ReplySink<{output}>| {{\n\
+                 \x20               let handler = handler.clone();\n\
+                 \x20               async move {{ {rust}Handler::{method}(&*handler, ctx, request, sink).await }}\n\
+                 \x20           }}\n\
+                 \x20       }})",
+                module = names.rpc_module,
+                constant = rpc.constant,
+                input = rpc.input,
+                output = rpc.output,
+                method = rpc.method,
+                rust = names.rust,
+            );
+            continue;
+        }
         let wrap = if rpc.outcome.is_some() {
             format!(
                 ".map(|outcome| {output} {{ outcome: ::core::option::Option::Some(outcome) }})",

@@ -31,6 +31,11 @@ pub const AUTHORIZATION: &str = "Authorization";
 pub const SERVICE_ERROR: &str = "Nats-Service-Error";
 /// Error status code, as the NATS Services API defines it.
 pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+/// On a streamed reply: its place in the stream, from 1 (the final message included).
+pub const STREAM_SEQ: &str = "Sb-Stream-Seq";
+/// On a streamed reply: `true` on the final message, which ends the stream (an error
+/// reply ends it too).
+pub const STREAM_END: &str = "Sb-Stream-End";
 /// On an event: JetStream's de-duplication id, the event id (also its `Sb-Message-Id`).
 pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
 /// On an event: the full proto name of its message (`users.v1.UserDeleted`).
@@ -67,6 +72,8 @@ pub(crate) mod names {
     pub const AUTHORIZATION: HeaderName = HeaderName::from_static(super::AUTHORIZATION);
     pub const SERVICE_ERROR: HeaderName = HeaderName::from_static(super::SERVICE_ERROR);
     pub const SERVICE_ERROR_CODE: HeaderName = HeaderName::from_static(super::SERVICE_ERROR_CODE);
+    pub const STREAM_SEQ: HeaderName = HeaderName::from_static(super::STREAM_SEQ);
+    pub const STREAM_END: HeaderName = HeaderName::from_static(super::STREAM_END);
     #[cfg(feature = "runtime")]
     pub const NATS_MSG_ID: HeaderName = HeaderName::from_static(super::NATS_MSG_ID);
 

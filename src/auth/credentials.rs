@@ -88,10 +88,10 @@ impl ServiceCredentials {
             return Ok(None);
         }
         let mut cached = self.cached.lock().await;
-        if let Some((token, renew_at)) = cached.as_ref() {
-            if Instant::now() < *renew_at {
-                return Ok(Some(token.clone()));
-            }
+        if let Some((token, renew_at)) = cached.as_ref()
+            && Instant::now() < *renew_at
+        {
+            return Ok(Some(token.clone()));
         }
         let (token, valid_for) = match &self.source {
             Source::File(path) => {

@@ -9,6 +9,7 @@ mod error;
 mod options;
 mod retry;
 mod settings;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,6 +29,7 @@ pub use options::{CallOptions, TraceContext};
 pub use settings::{
     BusSettings, DEFAULT_DEADLINE, DEFAULT_MAX_ATTEMPTS, NatsAuth, NatsSettings, TlsSettings,
 };
+pub use stream::ReplyStream;
 
 /// A handle on the bus: cheap to clone, shared by every client in the process.
 ///
@@ -201,7 +203,7 @@ impl Bus {
                 let result = self
                     .send(rpc, sent, payload.clone(), wait)
                     .await
-                    .and_then(|reply| reply_body(rpc, reply));
+                    .and_then(|reply| reply_body(rpc.subject, reply));
                 permit.record(&result);
                 result
             };
@@ -316,7 +318,7 @@ fn with_traceparent(mut headers: HeaderMap, span: &tracing::Span) -> HeaderMap {
 
 /// The body of a successful reply, or the [`BusError`] its error headers (and `Status`
 /// body) describe.
-fn reply_body(rpc: &Rpc, reply: async_nats::Message) -> Result<Bytes, BusError> {
+fn reply_body(subject: &'static str, reply: async_nats::Message) -> Result<Bytes, BusError> {
     let code = reply
         .headers
         .as_ref()
@@ -339,7 +341,6 @@ fn reply_body(rpc: &Rpc, reply: async_nats::Message) -> Result<Bytes, BusError> 
     } else {
         status.message
     };
-    let subject = rpc.subject;
     Err(match code {
         401 => BusError::Unauthorized { subject, message },
         503 => BusError::Overloaded { subject, message },

@@ -14,6 +14,7 @@ pub struct CallOptions {
     pub(crate) trace: Option<TraceContext>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) single_attempt: bool,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl CallOptions {
@@ -64,6 +65,13 @@ impl CallOptions {
     /// which the callee may have acted, from an open circuit, after which it cannot have).
     pub fn single_attempt(mut self) -> Self {
         self.single_attempt = true;
+        self
+    }
+
+    /// For a streaming call: the stream ends (with a `Timeout` item) when no reply arrives
+    /// for this long, before the deadline. Default: only the deadline ends a silent stream.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
         self
     }
 

@@ -27,6 +27,8 @@ pub struct Context {
     pub(crate) store: Arc<dyn Store>,
     /// Present when the request carries an idempotency key.
     pub(crate) keyed: Option<Arc<Keyed>>,
+    /// Where a streaming rpc's replies go; `None` for other rpcs.
+    pub(crate) stream: Option<Arc<super::stream::StreamTarget>>,
 }
 
 impl std::fmt::Debug for Context {

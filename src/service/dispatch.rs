@@ -12,6 +12,7 @@ use prost::Message as _;
 use tracing::Instrument as _;
 
 use super::idempotency::Idempotency;
+use super::stream::StreamTarget;
 use super::{BoxedHandler, Context, ServiceError};
 use crate::auth::{self, Caller, TokenVerifier};
 use crate::bus::{Bus, Inherited, TraceContext};
@@ -36,6 +37,8 @@ pub(crate) struct EndpointState {
     pub rpc: Rpc,
     /// The decoded, typed handler behind it.
     pub handler: BoxedHandler,
+    /// Whether it answers with a stream of replies.
+    pub streaming: bool,
     /// Requests accepted and not yet answered.
     pub in_flight: AtomicUsize,
     /// What `$SRV.STATS` reports.
@@ -50,10 +53,11 @@ pub(crate) struct EndpointState {
 
 impl EndpointState {
     /// The state of an endpoint serving `rpc` with `handler`.
-    pub fn new(rpc: Rpc, handler: BoxedHandler) -> Self {
+    pub fn new(rpc: Rpc, handler: BoxedHandler, streaming: bool) -> Self {
         Self {
             rpc,
             handler,
+            streaming,
             in_flight: AtomicUsize::new(0),
             stats: EndpointStats::default(),
             ok_counter: metrics::counter!(
@@ -129,12 +133,36 @@ pub(crate) async fn handle(
         .as_ref()
         .and_then(TraceContext::from_headers);
     let span = server_span(&message, &endpoint.rpc, trace.as_ref());
+    let stream = endpoint.streaming.then(|| {
+        Arc::new(StreamTarget {
+            client: shared.bus.nats().clone(),
+            reply_to: reply_to.clone(),
+            response_to: header(&message, names::MESSAGE_ID).map(str::to_owned),
+            deadline: header(&message, names::DEADLINE)
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map_or_else(
+                    || SystemTime::now() + shared.bus.default_deadline(),
+                    wire::from_unix_millis,
+                ),
+            sent: AtomicU64::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        })
+    });
     async {
-        let result = process(&message, &endpoint, &shared, trace).await;
+        let result = process(&message, &endpoint, &shared, trace, stream.as_ref()).await;
         if let Err(error) = &result {
             spans::failed(&span, error.code().name());
         }
-        respond(&shared, &endpoint, reply_to, &message, result, started).await;
+        match &stream {
+            // The caller is gone: nobody reads the final reply.
+            Some(stream) if stream.closed.load(Ordering::Relaxed) => {
+                record(&endpoint, None, started.elapsed());
+            }
+            _ => {
+                let end = stream.as_deref();
+                respond(&shared, &endpoint, reply_to, &message, result, started, end).await;
+            }
+        }
     }
     .instrument(span.clone())
     .await;
@@ -185,7 +213,16 @@ pub(crate) async fn refuse(
             endpoint.rpc.subject, shared.max_in_flight
         ),
     );
-    respond(shared, endpoint, reply_to, &message, Err(refused), started).await;
+    respond(
+        shared,
+        endpoint,
+        reply_to,
+        &message,
+        Err(refused),
+        started,
+        None,
+    )
+    .await;
 }
 
 /// Checks the deadline and the token, builds the context and runs the handler (once per
@@ -195,6 +232,7 @@ async fn process(
     endpoint: &EndpointState,
     shared: &Shared,
     trace: Option<TraceContext>,
+    stream: Option<&Arc<StreamTarget>>,
 ) -> Result<Reply, ServiceError> {
     let header = |name| header(message, name);
     let deadline = match header(names::DEADLINE) {
@@ -226,7 +264,10 @@ async fn process(
             endpoint.rpc.name
         )));
     }
-    let idempotency_key = header(names::IDEMPOTENCY_KEY).map(str::to_string);
+    // A stream is not a command: its key, if it has one, means nothing.
+    let idempotency_key = header(names::IDEMPOTENCY_KEY)
+        .filter(|_| !endpoint.streaming)
+        .map(str::to_string);
     let keyed = idempotency_key.as_deref().map(|key| {
         Arc::new(shared.idempotency.keyed(
             caller.subject().unwrap_or(""),
@@ -253,6 +294,7 @@ async fn process(
         }),
         store: shared.idempotency.store().clone(),
         keyed: keyed.clone(),
+        stream: stream.cloned(),
     };
     let patience = ctx.remaining();
     let run = || run_handler(&endpoint.handler, ctx, message.payload.clone());
@@ -301,10 +343,21 @@ async fn respond(
     request: &async_nats::Message,
     result: Result<Reply, ServiceError>,
     started: Instant,
+    stream: Option<&StreamTarget>,
 ) {
-    let mut headers = HeaderMap::new();
+    // A stream's final reply (or its error) comes after its items, and says so.
+    let mut headers = match stream {
+        Some(stream) => {
+            let mut headers = stream.next_headers();
+            headers.insert(names::STREAM_END, "true");
+            headers
+        }
+        None => HeaderMap::new(),
+    };
     if let Some(request_headers) = &request.headers {
-        if let Some(id) = request_headers.get(names::MESSAGE_ID) {
+        if let Some(id) = request_headers.get(names::MESSAGE_ID)
+            && stream.is_none()
+        {
             headers.insert(names::RESPONSE_TO, id.as_str());
         }
         if let Some(trace) = request_headers.get(names::TRACEPARENT) {

@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn a_downstream_failure_keeps_its_code_but_not_its_subject_or_wording() {
         let downstream = BusError::Service {
-            subject: "billing.v1.charge",
+            subject: "payments.v1.charge",
             code: 409,
             message: "card 4242 declined by acquirer-7".into(),
             details: Vec::new(),
@@ -160,12 +160,12 @@ mod tests {
 
         assert_eq!(error.code(), ErrorCode::Conflict);
         let sent = format!("{:?}", error.to_status());
-        assert!(!sent.contains("billing"), "{sent}");
+        assert!(!sent.contains("payments"), "{sent}");
         assert!(!sent.contains("acquirer"), "{sent}");
         let logged = std::error::Error::source(&error).map(ToString::to_string);
         assert_eq!(
             logged.as_deref(),
-            Some("billing.v1.charge: error 409: card 4242 declined by acquirer-7"),
+            Some("payments.v1.charge: error 409: card 4242 declined by acquirer-7"),
             "the cause is kept for the log"
         );
     }
@@ -173,10 +173,10 @@ mod tests {
     #[test]
     fn a_dead_downstream_service_is_reported_without_its_subject() {
         let error = ServiceError::from(BusError::NoResponders {
-            subject: "billing.v1.charge",
+            subject: "payments.v1.charge",
         });
 
         assert_eq!(error.code(), ErrorCode::Overloaded);
-        assert!(!error.message().contains("billing"), "{}", error.message());
+        assert!(!error.message().contains("payments"), "{}", error.message());
     }
 }

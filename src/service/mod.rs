@@ -20,6 +20,7 @@ mod events;
 mod idempotency;
 mod runtime;
 mod settings;
+mod stream;
 mod worker;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub use settings::{
     ConsumerSettings, DEFAULT_IDEMPOTENCY_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_GRACE,
     EventSettings, OutboxSettings, RuntimeSettings, ServiceSettings, StreamSettings,
 };
+pub use stream::{ReplySink, StreamClosed};
 pub use worker::WorkerContext;
 
 /// A handler's reply as the bytes its caller receives, so [`Context::commit`] can record
@@ -68,6 +70,8 @@ type BoxedHandler = Arc<
 pub(crate) struct EndpointDefinition {
     pub(crate) rpc: Rpc,
     pub(crate) handler: BoxedHandler,
+    /// Whether it answers with a stream of replies (the handler sends them itself).
+    pub(crate) streaming: bool,
 }
 
 /// A service as generated code describes it: a name, one endpoint per rpc, the events it
@@ -180,6 +184,39 @@ impl ServiceDefinition {
         self.endpoints.push(EndpointDefinition {
             rpc,
             handler: boxed,
+            streaming: false,
+        });
+        self
+    }
+
+    /// Serves the streaming rpc `rpc` (`returns (stream Item)`) with `handler`, which sends
+    /// items through its [`ReplySink`]; its return ends the stream (an error ends it with
+    /// the error). Idempotency keys do not apply to streams.
+    pub fn stream_endpoint<Req, Item, F, Fut>(mut self, rpc: Rpc, handler: F) -> Self
+    where
+        Req: Message + Default + 'static,
+        Item: Message + 'static,
+        F: Fn(Context, Req, ReplySink<Item>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ServiceError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let boxed: BoxedHandler = Arc::new(move |ctx: Context, payload: Bytes| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let request = Req::decode(payload).map_err(|e| {
+                    ServiceError::bad_request(format!("malformed {} request: {e}", ctx.subject()))
+                })?;
+                let target = ctx.stream.clone().ok_or_else(|| {
+                    ServiceError::internal("a streaming handler ran without a stream")
+                })?;
+                handler(ctx, request, ReplySink::new(target)).await?;
+                Ok(Bytes::new())
+            })
+        });
+        self.endpoints.push(EndpointDefinition {
+            rpc,
+            handler: boxed,
+            streaming: true,
         });
         self
     }

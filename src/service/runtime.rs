@@ -162,7 +162,11 @@ impl ServiceRuntime {
                     subject: endpoint.rpc.subject.to_string(),
                     reason: e.to_string(),
                 })?;
-            let state = Arc::new(EndpointState::new(endpoint.rpc, endpoint.handler));
+            let state = Arc::new(EndpointState::new(
+                endpoint.rpc,
+                endpoint.handler,
+                endpoint.streaming,
+            ));
             loops.push(tokio::spawn(serve(
                 subscriber,
                 state.clone(),

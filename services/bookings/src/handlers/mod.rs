@@ -4,12 +4,14 @@
 mod create;
 mod get;
 mod list;
+mod progress;
 
 use switchboard::proto::bookings::v1::{
-    BookingsHandler, CreateBookingRequest, GetBookingRequest, ListBookingsReply,
-    ListBookingsRequest, create_booking_reply, get_booking_reply,
+    Booking, BookingProgressRequest, BookingsHandler, CreateBookingRequest, GetBookingRequest,
+    ListBookingsReply, ListBookingsRequest, create_booking_reply, get_booking_reply,
 };
 use switchboard::saga::SagaRunner;
+use switchboard::service::ReplySink;
 use switchboard::{Context, ServiceError};
 
 use crate::saga::BookingSaga;
@@ -41,6 +43,15 @@ impl BookingsHandler for Bookings {
         request: GetBookingRequest,
     ) -> Result<get_booking_reply::Outcome, ServiceError> {
         get::handle(&self.runner, ctx, request).await
+    }
+
+    async fn progress(
+        &self,
+        ctx: Context,
+        request: BookingProgressRequest,
+        sink: ReplySink<Booking>,
+    ) -> Result<(), ServiceError> {
+        progress::handle(&self.runner, ctx, request, sink).await
     }
 
     async fn list(
