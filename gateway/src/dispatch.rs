@@ -90,8 +90,23 @@ async fn send(
         .map_err(|error| from_bus(rpc, error))
 }
 
+/// Opens the streaming rpc `rpc` with `payload` and `options`, mapping a refusal to a
+/// GraphQL error (later failures arrive in the stream; map them with [`from_bus`]).
+pub async fn stream(
+    scope: &RequestScope,
+    rpc: &Rpc,
+    payload: Bytes,
+    options: CallOptions,
+) -> Result<switchboard::bus::ReplyStream<Bytes>, async_graphql::Error> {
+    scope
+        .bus
+        .stream_bytes(rpc, payload, options)
+        .await
+        .map_err(|error| from_bus(rpc, error))
+}
+
 /// The GraphQL error for a failed bus request; the one place its cause is logged.
-fn from_bus(rpc: &Rpc, error: BusError) -> async_graphql::Error {
+pub fn from_bus(rpc: &Rpc, error: BusError) -> async_graphql::Error {
     let service = rpc.service;
     let subject = rpc.subject;
     match error {

@@ -13,12 +13,14 @@
 //! - [`relations`]: batched fields across services (DataLoader);
 //! - [`events`]: subscription fields from events declared `subscription: "…"`;
 //! - [`status`]: the gateway's own readiness feed, also on the `Subscription` root;
+//! - [`streams`]: subscription fields from server-streaming rpcs declared `subscription: "…"`;
 //! - [`values`]: GraphQL ↔ protobuf value conversion.
 
 pub mod events;
 pub mod relations;
 pub mod routes;
 pub mod status;
+pub mod streams;
 pub mod types;
 pub mod values;
 
@@ -130,6 +132,9 @@ impl GatewaySchema {
             events::discover(pool)?.into_iter().map(Arc::new).collect();
         for event in &events {
             subscription = subscription.field(events::field(event.clone(), &mut registry)?);
+        }
+        for stream in streams::discover(pool)? {
+            subscription = subscription.field(streams::field(Arc::new(stream), &mut registry)?);
         }
         let mut builder = Schema::build(
             "Query",

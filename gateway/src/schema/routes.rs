@@ -49,7 +49,7 @@ pub fn discover(pool: &DescriptorPool) -> Result<Vec<Route>, SchemaBuildError> {
             };
             if method.is_client_streaming() || method.is_server_streaming() {
                 return Err(SchemaBuildError::Unsupported(format!(
-                    "{}: streaming rpcs cannot be GraphQL fields yet",
+                    "{}: a streaming rpc can only be a subscription field",
                     method.full_name()
                 )));
             }
@@ -80,19 +80,24 @@ fn graphql_exposure(
     pool: &DescriptorPool,
     method: &MethodDescriptor,
 ) -> Option<(RootKind, String)> {
-    let graphql = contract::rpc_option(pool, method)?
+    graphql_name(pool, method, "query")
+        .map(|f| (RootKind::Query, f))
+        .or_else(|| graphql_name(pool, method, "mutation").map(|f| (RootKind::Mutation, f)))
+}
+
+/// The field name `method`'s `graphql` option gives it as a `kind` (`query`, `mutation`,
+/// `subscription`), when it gives one.
+pub fn graphql_name(
+    pool: &DescriptorPool,
+    method: &MethodDescriptor,
+    kind: &str,
+) -> Option<String> {
+    contract::rpc_option(pool, method)?
         .get_field_by_name("graphql")?
         .as_message()?
-        .clone();
-    let text = |name: &str| {
-        graphql
-            .get_field_by_name(name)
-            .and_then(|v| v.as_str().map(str::to_string))
-            .filter(|s| !s.is_empty())
-    };
-    text("query")
-        .map(|f| (RootKind::Query, f))
-        .or_else(|| text("mutation").map(|f| (RootKind::Mutation, f)))
+        .get_field_by_name(kind)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .filter(|s| !s.is_empty())
 }
 
 /// The bus's view of `method`: subject (by the same rule as generated code), retry

@@ -108,6 +108,8 @@ pub struct TestSystem {
     pub probe: Arc<ProbeControl>,
     stop_gateway: Option<oneshot::Sender<()>>,
     gateway: Option<JoinHandle<std::io::Result<()>>>,
+    /// tickets, billing and bookings, once [`TestSystem::start_booking_services`] ran.
+    booking_services: Vec<switchboard::service::Application>,
     _dir: tempfile::TempDir,
 }
 
@@ -176,6 +178,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         probe,
         stop_gateway: Some(stop_gateway),
         gateway: Some(gateway),
+        booking_services: Vec::new(),
         _dir: dir,
     }
 }
@@ -388,6 +391,30 @@ impl TestSystem {
             .flatten()
             .filter(|s| s.as_str() == Some(subject))
             .count()
+    }
+
+    /// Starts tickets, billing (whose faults tests may set) and bookings beside the
+    /// system's services, each on its own store.
+    pub async fn start_booking_services(&mut self) {
+        let settings = |name: &str| {
+            let mut settings = self.todos_settings.clone();
+            settings.store_url = settings
+                .store_url
+                .replace("todos.db", &format!("{name}.db"));
+            settings
+        };
+        let env = switchboard::settings::Env::from_pairs([("BILLING_FAULT_INJECTION", "true")]);
+        let mut tickets = tickets::TicketsSettings::from_env(&env).expect("tickets settings");
+        tickets.service = settings("tickets");
+        let mut billing = billing::BillingSettings::from_env(&env).expect("billing settings");
+        billing.service = settings("billing");
+        self.booking_services = vec![
+            tickets::build(tickets).await.expect("tickets starts"),
+            billing::build(billing).await.expect("billing starts"),
+            bookings::build(settings("bookings"))
+                .await
+                .expect("bookings starts"),
+        ];
     }
 
     /// Starts todos again on its store, after [`TestSystem::stop_todos`].

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod batching;
+mod booking;
 mod cascade;
 mod codes;
 mod errors;

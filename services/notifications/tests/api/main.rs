@@ -1,0 +1,10 @@
+//! The notifications service, black-box: a real nats-server, the real users binary and a
+//! real SMTP receiver per test; bookings events published as the bookings service's relay
+//! would publish them.
+
+mod helpers;
+mod smtp;
+
+mod access;
+mod config;
+mod delivery;
