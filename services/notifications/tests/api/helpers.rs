@@ -1,9 +1,8 @@
 //! The world each test owns: a nats-server with JetStream, the bookings event stream (the
 //! bookings service is not part of these tests: its events are published as its outbox
-//! relay would), the real `users` binary, a real SMTP receiver and a temp directory for
-//! the stores; then the notifications service, started by the test.
+//! relay would), the users service, a real SMTP receiver and a temp directory for the
+//! stores; then the notifications service, started by the test.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +14,7 @@ use switchboard::proto::bookings::v1::{BookingCancelled, BookingConfirmed, booki
 use switchboard::proto::notifications::v1::{
     DeliveryState, ListNotificationsRequest, Notification, NotificationsClient,
 };
-use switchboard::proto::users::v1::{
-    CreateUserRequest, GetUserRequest, User, UsersClient, create_user_reply,
-};
+use switchboard::proto::users::v1::{CreateUserRequest, User, UsersClient, create_user_reply};
 use switchboard::service::{ConsumerSettings, EventSettings, RuntimeSettings, ServiceSettings};
 use switchboard::store::{self, OutboxEntry, Store};
 use switchboard::testing::{self, NatsServer};
@@ -43,7 +40,7 @@ pub struct World {
     /// The users service, as an administrator.
     pub users: UsersClient,
     pub dir: tempfile::TempDir,
-    _users: tokio::process::Child,
+    _users: users::Application,
 }
 
 impl World {
@@ -65,31 +62,16 @@ impl World {
         })
         .await
         .expect("the bookings stream is created");
-        let users_process = tokio::process::Command::new(testing::workspace_binary("users"))
-            .env_clear()
-            .env("NATS_URL", server.url())
-            .env("JWT_HS256_SECRET", SECRET)
-            .env(
-                "STORE_URL",
-                format!("sqlite://{}", dir.path().join("users.db").display()),
-            )
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("users starts");
-        let users = UsersClient::new(bus.with_bearer_token(&token("root", &[ADMIN_ROLE])));
-        testing::eventually(PATIENCE, || async {
-            users
-                .get(GetUserRequest {
-                    id: "nobody".into(),
-                })
-                .await
-                .ok()
+        let users_app = users::build(ServiceSettings {
+            bus: BusSettings::new(server.url()),
+            runtime: RuntimeSettings::default(),
+            store_url: format!("sqlite://{}", dir.path().join("users.db").display()),
+            auth: testing::hs256_auth(SECRET),
         })
         .await
-        .expect("the users service answers");
+        // Started means subscribed: it answers from here on.
+        .expect("the users service starts");
+        let users = UsersClient::new(bus.with_bearer_token(&token("root", &[ADMIN_ROLE])));
         Self {
             server,
             bus,
@@ -97,7 +79,7 @@ impl World {
             smtp: SmtpReceiver::start().await,
             users,
             dir,
-            _users: users_process,
+            _users: users_app,
         }
     }
 

@@ -1,5 +1,5 @@
-//! The notifications service, black-box: a real nats-server, the real users binary and a
-//! real SMTP receiver per test; bookings events published as the bookings service's relay
+//! The notifications service, black-box: a real nats-server, the users service and a real
+//! SMTP receiver per test; bookings events published as the bookings service's relay
 //! would publish them.
 
 mod helpers;
