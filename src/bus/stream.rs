@@ -127,13 +127,13 @@ impl Reading {
         if end {
             return None;
         }
-        if let Some(reply) = message.reply {
-            if let Err(error) = self.client.publish(reply, Bytes::new()).await {
-                return Some(Err(BusError::Transport {
-                    subject,
-                    reason: error.to_string(),
-                }));
-            }
+        if let Some(reply) = message.reply
+            && let Err(error) = self.client.publish(reply, Bytes::new()).await
+        {
+            return Some(Err(BusError::Transport {
+                subject,
+                reason: error.to_string(),
+            }));
         }
         Some(Ok(message.payload))
     }

@@ -327,9 +327,16 @@ impl<S: Saga> SagaRunner<S> {
                 continue;
             }
             let index = state.step as usize;
+            let saga = inner.saga.name();
+            // The span of this pass's decision; the transition it leads to is committed in
+            // it too, so the events the transition announces belong to the saga's trace.
+            let span;
             let next = match state.status {
                 SagaStatus::Completed | SagaStatus::Cancelled => return Ok(()),
-                SagaStatus::Running if index >= steps.len() => Next::Complete,
+                SagaStatus::Running if index >= steps.len() => {
+                    span = step_span(saga, "saga", "complete", id, 0, &trace);
+                    Next::Complete
+                }
                 SagaStatus::Running => {
                     let step = &steps[index];
                     if now > state.deadline_ms && !step.retried_past_deadline() {
@@ -339,6 +346,7 @@ impl<S: Saga> SagaRunner<S> {
                             }
                             None => format!("{} did not succeed in time", step.name()),
                         };
+                        span = step_span(saga, step.name(), "give_up", id, attempts, &trace);
                         Next::Undo {
                             from: index + usize::from(in_doubt),
                             reason: why,
@@ -347,8 +355,7 @@ impl<S: Saga> SagaRunner<S> {
                     } else {
                         attempts += 1;
                         let call = self.call(ctx, id, step.name(), "", attempts).await;
-                        let span =
-                            step_span(inner.saga.name(), step.name(), "run", id, attempts, &trace);
+                        span = step_span(saga, step.name(), "run", id, attempts, &trace);
                         let result = step.run(&call, &state.data).instrument(span.clone()).await;
                         match result {
                             Ok(StepOutcome::Done(data)) => Next::Forward(data),
@@ -377,19 +384,15 @@ impl<S: Saga> SagaRunner<S> {
                         }
                     }
                 }
-                SagaStatus::Compensating if index == 0 => Next::Cancel,
+                SagaStatus::Compensating if index == 0 => {
+                    span = step_span(saga, "saga", "cancel", id, 0, &trace);
+                    Next::Cancel
+                }
                 SagaStatus::Compensating => {
                     let step = &steps[index - 1];
                     attempts += 1;
                     let call = self.call(ctx, id, step.name(), ":undo", attempts).await;
-                    let span = step_span(
-                        inner.saga.name(),
-                        step.name(),
-                        "compensate",
-                        id,
-                        attempts,
-                        &trace,
-                    );
+                    span = step_span(saga, step.name(), "compensate", id, attempts, &trace);
                     match step
                         .compensate(&call, &state.data)
                         .instrument(span.clone())
@@ -459,7 +462,11 @@ impl<S: Saga> SagaRunner<S> {
             }
             attempts = 0;
             in_doubt = false;
-            current = match self.transition(current, state, &announcer).await {
+            current = match self
+                .transition(current, state, &announcer)
+                .instrument(span)
+                .await
+            {
                 Ok(next) => next,
                 Err(DriveError::Store(StoreError::VersionConflict { .. })) => return Ok(()),
                 Err(error) => return Err(error),

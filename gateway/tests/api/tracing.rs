@@ -97,6 +97,22 @@ impl TracedSystem {
         )
         .spawn()
         .expect("todos starts");
+        // The booking flow's services: the gateway is ready only once every service of
+        // the contracts answers.
+        let mut processes = vec![users, todos];
+        for service in ["tickets", "billing", "bookings", "notifications"] {
+            processes.push(
+                spawn(
+                    testing::workspace_binary(service),
+                    vec![
+                        ("STORE_URL", sqlite(&dir, service)),
+                        ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.clone()),
+                    ],
+                )
+                .spawn()
+                .unwrap_or_else(|e| panic!("{service} starts: {e}")),
+            );
+        }
         let gateway = spawn(
             env!("CARGO_BIN_EXE_gateway").into(),
             vec![
@@ -125,7 +141,7 @@ impl TracedSystem {
             server,
             receiver,
             base,
-            processes: vec![users, todos, gateway],
+            processes: processes.into_iter().chain([gateway]).collect(),
             users_log,
             _dir: dir,
         }
@@ -246,10 +262,99 @@ impl Trace {
     }
 }
 
-/// The subjects of users' and todos' rpcs, by generated constant.
+/// The subjects of the services' rpcs and events, by generated constant.
 mod subjects {
+    pub use switchboard::proto::billing::v1::billing_rpc;
+    pub use switchboard::proto::bookings::v1::{bookings_events, bookings_rpc};
+    pub use switchboard::proto::tickets::v1::tickets_rpc;
     pub use switchboard::proto::todos::v1::todos_rpc;
     pub use switchboard::proto::users::v1::users_rpc;
+}
+
+#[tokio::test]
+async fn a_booking_is_one_trace_from_the_request_through_the_saga_to_the_email() {
+    let system = TracedSystem::start(("parentbased_always_on", "1")).await;
+    let user = system
+        .graphql(
+            "mutation { createUser(email: \"fan@example.org\", displayName: \"Fan\") { ... on User { id } } }",
+            json!({}),
+            &[],
+        )
+        .await;
+    let user = user.json()["data"]["createUser"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no user: {}", user.body))
+        .to_string();
+    let show = system
+        .graphql(
+            "mutation { createShow(name: \"Revue\", capacity: 5, priceCents: \"900\") { ... on Show { id } } }",
+            json!({}),
+            &[],
+        )
+        .await;
+    let show = show.json()["data"]["createShow"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no show: {}", show.body))
+        .to_string();
+
+    let client_trace = "0af7651916cd43dd8448eb211c80319c";
+    let traceparent = format!("00-{client_trace}-b7ad6b7169203331-01");
+    let booked = system
+        .graphql(
+            "mutation($show: String!) { createBooking(showId: $show, seats: 1) { ... on Booking { id } } }",
+            json!({ "show": show }),
+            &[
+                ("traceparent", &traceparent),
+                ("authorization", &format!("Bearer {}", token(&user, &[]))),
+            ],
+        )
+        .await;
+    assert_eq!(booked.status, 200, "{}", booked.body);
+
+    let process = |subject: &str| format!("process {subject}");
+    let create = process(subjects::bookings_rpc::CREATE.subject);
+    let reserve = process(subjects::tickets_rpc::RESERVE.subject);
+    let charge = process(subjects::billing_rpc::CHARGE.subject);
+    let confirm = process(subjects::tickets_rpc::CONFIRM.subject);
+    let confirmed = subjects::bookings_events::BOOKING_CONFIRMED.subject;
+    let publish = format!("publish {confirmed}");
+    let email = process(confirmed);
+    let trace = system
+        .trace("the booking's trace", client_trace, |t| {
+            t.has("gateway", "SERVER", "POST /graphql")
+                && t.has("bookings", "SERVER", &create)
+                && t.has("tickets", "SERVER", &reserve)
+                && t.has("billing", "SERVER", &charge)
+                && t.has("tickets", "SERVER", &confirm)
+                && t.has("bookings", "PRODUCER", &publish)
+                && t.has("notifications", "CONSUMER", &email)
+        })
+        .await;
+
+    // The saga's steps continue the request that started it: each step span is a child
+    // of the bookings SERVER span, and each service's span a child of its step's call.
+    let created = trace.find("bookings", "SERVER", &create).expect("create");
+    for (service, server, step) in [
+        ("tickets", &reserve, "booking reserve_seats run"),
+        ("billing", &charge, "booking charge run"),
+        ("tickets", &confirm, "booking confirm_seats run"),
+    ] {
+        let served = trace
+            .find(service, "SERVER", server)
+            .expect("the step's rpc");
+        let call = trace.parent_of(served).expect("the step's CLIENT span");
+        assert_eq!((call.service.as_str(), call.kind), ("bookings", "CLIENT"));
+        let step_span = trace.parent_of(call).expect("the step span");
+        assert_eq!(step_span.name, step, "{step_span:?}");
+        assert_eq!(step_span.parent_span_id, created.span_id, "{step}");
+    }
+    // The email: the consumer continues the relay's publish of the confirmation.
+    let consumed = trace
+        .find("notifications", "CONSUMER", &email)
+        .expect("the consumer span");
+    let published = trace.parent_of(consumed).expect("the publish span");
+    assert_eq!(published.name, publish);
+    system.stop().await;
 }
 
 #[tokio::test]

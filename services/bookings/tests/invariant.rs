@@ -290,7 +290,7 @@ async fn a_thousand_bookings_under_faults_end_consistent() {
         async move {
             eventually(SETTLE, || async {
                 let request = SetFaultsRequest {
-                    faults: Some(faults.clone()),
+                    faults: Some(faults),
                 };
                 billing_admin.set_faults(request).await.ok()
             })
@@ -306,7 +306,7 @@ async fn a_thousand_bookings_under_faults_end_consistent() {
     reached(150).await;
     set_faults(Faults {
         overloaded: true,
-        ..declining.clone()
+        ..declining
     })
     .await;
     reached(250).await;
@@ -321,13 +321,13 @@ async fn a_thousand_bookings_under_faults_end_consistent() {
     })
     .await
     .expect("bookings give up while billing is overloaded");
-    set_faults(declining.clone()).await;
+    set_faults(declining).await;
 
     reached(350).await;
     billing.start_kill().expect("SIGKILL billing");
     billing.wait().await.expect("reaped");
     billing = system.billing();
-    set_faults(declining.clone()).await; // answers once the new billing serves
+    set_faults(declining).await; // answers once the new billing serves
 
     reached(500).await;
     bookings.start_kill().expect("SIGKILL bookings");
