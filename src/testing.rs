@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod otlp;
+pub mod smtp;
 
 /// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
 /// requests tell the handler what to do (panic, forward), and `ledger` (announces

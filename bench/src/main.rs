@@ -4,6 +4,7 @@
 //! benchmark and records its figures. The first argument names the benchmark (`bus` when
 //! it is left out or is an option); the rest go to that benchmark.
 
+mod booking;
 mod bus;
 mod cpu;
 mod events;
@@ -33,6 +34,8 @@ benchmarks:
            vs raw JetStream publish + pull consume of the same payload
   tracing  the gateway's full path with trace export off, at sampling 1.0 and at 0.1, each
            in a child process exporting over OTLP to a receiver in this one
+  booking  bookings through the whole saga (tickets, billing, bookings in process):
+           bookings per second and the time from createBooking to CONFIRMED
   help     print this text
 
 bus options:
@@ -68,6 +71,11 @@ tracing options:
   --rounds N        times every configuration is measured, alternating        (default 3)
   any other option  passed to each child's gateway benchmark (--seconds, --concurrency, …)
 
+booking options:
+  --bookings N      bookings per round                                        (default 2000)
+  --concurrency N   callers making bookings at once                           (default 64)
+  --rounds N        rounds                                                    (default 2)
+
 nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
 ";
 
@@ -94,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         "gateway" => gateway::run(gateway::parse_options(args)?).await,
         "events" => events::run(events::parse_options(args)?).await,
         "tracing" => tracing::run(tracing::parse_options(args)?).await,
+        "booking" => booking::run(booking::parse_options(args)?).await,
         "help" => {
             print!("{USAGE}");
             Ok(())

@@ -22,7 +22,7 @@ use switchboard::{Bus, Event, EventConsumer, naming};
 
 use notifications::{Application, NotificationsSettings, SmtpSettings};
 
-use crate::smtp::SmtpReceiver;
+use switchboard::testing::smtp::SmtpReceiver;
 
 /// How long a test waits for a condition before failing: generous, so a loaded machine is
 /// slow but not wrong.

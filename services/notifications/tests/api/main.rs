@@ -3,7 +3,6 @@
 //! would publish them.
 
 mod helpers;
-mod smtp;
 
 mod access;
 mod config;

@@ -1,4 +1,4 @@
-//! A small but real SMTP receiver (RFC 5321) for the tests: a Tokio listener on
+//! A small but real SMTP receiver (RFC 5321) for tests: a Tokio listener on
 //! `127.0.0.1:0` that speaks enough of the protocol for lettre's client — the `220`
 //! greeting, `EHLO`/`HELO`, `MAIL FROM`, `RCPT TO`, `DATA` (`354`, dot-stuffed lines up to
 //! `.`), `RSET`, `NOOP`, `QUIT` — without TLS or `AUTH`, so the service reaches it with the
