@@ -14,4 +14,5 @@ mod jwks;
 mod limits;
 mod retries;
 mod shutdown;
+mod streams;
 mod tls;
