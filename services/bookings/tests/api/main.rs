@@ -2,6 +2,7 @@
 //! nats-server: the saga's outcomes and compensations one by one, the circuit breaker on
 //! a failing billing, and takeover of sagas whose replica died.
 
+mod config;
 mod faults;
 mod helpers;
 mod outcomes;
