@@ -117,6 +117,8 @@ async fn graphiql_is_served_to_browsers() {
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let mut system = spawn_system().await;
+    // Ready means every service of a GraphQL field answers: the booking flow's too.
+    system.start_booking_services().await;
     system
         .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
         .await;

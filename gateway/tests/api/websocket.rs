@@ -136,7 +136,9 @@ async fn a_query_runs_over_graphql_transport_ws() {
 
 #[tokio::test]
 async fn administrators_can_follow_the_readiness_feed() {
-    let system = spawn_system().await;
+    let mut system = spawn_system().await;
+    // Ready means every service of a GraphQL field answers: the booking flow's too.
+    system.start_booking_services().await;
     let mut socket = connect(&system, &admin()).await;
 
     socket
