@@ -219,7 +219,10 @@ impl<S: Saga> SagaRunner<S> {
         let permits = permits.clone();
         tasks.spawn(async move {
             if let Ok(_permit) = permits.acquire_owned().await {
+                let driven = metrics::gauge!("sb_sagas_driven", "saga" => runner.inner.saga.name());
+                driven.increment(1.0);
                 runner.drive(&ctx, &id).await;
+                driven.decrement(1.0);
             }
             if let Ok(mut set) = active.lock() {
                 set.remove(&id);
@@ -410,6 +413,13 @@ impl<S: Saga> SagaRunner<S> {
                 }
             };
             if let Next::Retry(error) = &next {
+                metrics::counter!(
+                    "sb_saga_retries_total",
+                    "saga" => saga,
+                    "step" => current.value.current.clone().unwrap_or_default(),
+                    "error" => error.error_type()
+                )
+                .increment(1);
                 current.value.last_error = Some(error.error_type().to_owned());
                 // Stopping ends the wait early; the top of the loop hands the lease back.
                 backoff(ctx, attempts).await;
@@ -421,6 +431,15 @@ impl<S: Saga> SagaRunner<S> {
                 outcome: outcome.to_owned(),
                 attempts,
                 at_ms: wire::now_millis(),
+            };
+            // What the transition counts as, once committed.
+            let (counted_step, outcome) = match &next {
+                Next::Forward(_) => (step_name(index), "done"),
+                Next::Complete => (None, "completed"),
+                Next::Undo { outcome, .. } => (step_name(index), *outcome),
+                Next::Undone => (step_name(index - 1), "compensated"),
+                Next::Cancel => (None, "cancelled"),
+                Next::Retry(_) => continue,
             };
             let mut state = current.value.clone();
             match next {
@@ -471,6 +490,13 @@ impl<S: Saga> SagaRunner<S> {
                 Err(DriveError::Store(StoreError::VersionConflict { .. })) => return Ok(()),
                 Err(error) => return Err(error),
             };
+            metrics::counter!(
+                "sb_saga_transitions_total",
+                "saga" => saga,
+                "step" => counted_step.unwrap_or_default(),
+                "outcome" => outcome
+            )
+            .increment(1);
             if current.value.done {
                 tracing::info!(saga = inner.saga.name(), id, status = ?current.value.status, reason = current.value.reason, "saga ended");
                 return Ok(());

@@ -66,6 +66,30 @@ async fn an_overloaded_billing_opens_the_breaker_bookings_cancel_and_it_closes_a
     let held = world.show(&show.id).await;
     assert_eq!((held.sold, held.reserved), (0, 0), "every seat is released");
     assert!(transitions_to("open") >= 1.0, "the breaker opened");
+    // The saga's own metrics tell the same story: charges retried while the circuit was
+    // open, then given up, undone and cancelled.
+    let metrics = switchboard::telemetry::metrics_handle()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
+    let has = |name: &str, labels: &[&str]| {
+        metrics
+            .lines()
+            .any(|line| line.starts_with(name) && labels.iter().all(|l| line.contains(l)))
+    };
+    assert!(
+        has(
+            "sb_saga_retries_total{",
+            &["step=\"charge\"", "error=\"circuit_open\""]
+        ),
+        "{metrics}"
+    );
+    for outcome in ["timed_out", "compensated", "cancelled"] {
+        let label = format!("outcome=\"{outcome}\"");
+        assert!(
+            has("sb_saga_transitions_total{", &[&label]),
+            "{outcome}: {metrics}"
+        );
+    }
 
     world.set_faults(Faults::default()).await;
     let booking = world.book(&show.id, 1).await;
