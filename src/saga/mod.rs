@@ -225,6 +225,10 @@ pub struct SagaState<D> {
     pub last_error: Option<String>,
     /// What happened so far, in order.
     pub history: Vec<SagaEvent>,
+    /// 1 at the start, one more with every transition (never with a lease renewal): what a
+    /// follower compares to know which of two states is the later.
+    #[serde(default)]
+    pub revision: u64,
     /// The trace of the request that started it: every step continues it.
     pub traceparent: Option<String>,
     /// When it started, in milliseconds since the Unix epoch.

@@ -129,6 +129,7 @@ impl<S: Saga> SagaRunner<S> {
             lease_until_ms: now + millis(inner.settings.lease),
             last_error: None,
             history: Vec::new(),
+            revision: 1,
             traceparent,
             created_ms: now,
             updated_ms: now,
@@ -542,6 +543,7 @@ impl<S: Saga> SagaRunner<S> {
         let inner = &self.inner;
         self.hold(&mut state);
         state.last_error = None;
+        state.revision += 1;
         let tx = inner
             .records
             .replace(Transaction::new(), &current.id, current.version, &state)?;

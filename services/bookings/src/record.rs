@@ -29,10 +29,15 @@ pub type BookingState = SagaState<BookingData>;
 /// finished step is undone. While steps are being undone, the status stays at the last
 /// one reached and `compensating` names the step being undone.
 pub fn to_wire(id: &str, state: &BookingState) -> Booking {
+    let reached = state
+        .history
+        .iter()
+        .filter(|event| event.outcome == "done")
+        .count();
     let status = match state.status {
         SagaStatus::Completed => BookingStatus::Confirmed,
         SagaStatus::Cancelled => BookingStatus::Cancelled,
-        SagaStatus::Running | SagaStatus::Compensating => match state.step {
+        SagaStatus::Running | SagaStatus::Compensating => match reached {
             0 => BookingStatus::Pending,
             1 => BookingStatus::SeatsReserved,
             _ => BookingStatus::Charged,
@@ -53,5 +58,6 @@ pub fn to_wire(id: &str, state: &BookingState) -> Booking {
         compensating,
         created_at: Some(wire::timestamp_from_millis(state.created_ms)),
         updated_at: Some(wire::timestamp_from_millis(state.updated_ms)),
+        revision: state.revision,
     }
 }

@@ -4,7 +4,7 @@
 //! saga announces with each transition (the relay publishes them in commit order per
 //! booking), so a follower sees the saga's progress whichever replica drives it. The
 //! subscription is opened before the booking is read, so no change falls between the two;
-//! changes older than what was already sent are skipped.
+//! changes older than what was already sent (by revision) are skipped.
 
 use futures::StreamExt as _;
 use prost::Message as _;
@@ -82,9 +82,9 @@ fn ended(booking: &Booking) -> bool {
     )
 }
 
-/// Whether `booking` is a later state than `last` that a follower has not seen.
+/// Whether `booking` is a later state than `last` that a follower has not seen (two
+/// transitions may share a millisecond: the revision, not the time, orders them).
 fn newer(booking: &Booking, last: &Booking) -> bool {
-    let at = |b: &Booking| b.updated_at.map(|t| (t.seconds, t.nanos));
-    at(booking) > at(last)
+    booking.revision > last.revision
         && (booking.status != last.status || booking.compensating != last.compensating)
 }

@@ -74,9 +74,12 @@ async fn a_follower_of_a_declined_booking_sees_it_cancelled() {
     let booking = world.book(&show.id, 2).await;
     let stream = world
         .ada
-        .progress(BookingProgressRequest {
-            id: booking.id.clone(),
-        })
+        .progress_with(
+            BookingProgressRequest {
+                id: booking.id.clone(),
+            },
+            CallOptions::default().timeout(PATIENCE),
+        )
         .await
         .expect("the stream opens");
     let mut stream = std::pin::pin!(stream);
