@@ -12,13 +12,13 @@ use switchboard::testing::eventually;
 
 use crate::helpers::{PATIENCE, SECRET, World, spawn_world_with};
 
-/// Leases of 2 s and step attempts of up to 1 s: a charge answering after 600 ms keeps a
+/// Leases of 5 s and step attempts of up to 2 s: a charge answering after 1.2 s keeps a
 /// saga in its charge step long enough to kill its replica there.
 fn slow_saga() -> SagaSettings {
     SagaSettings {
         deadline: Duration::from_secs(30),
-        lease: Duration::from_secs(2),
-        step_timeout: Duration::from_secs(1),
+        lease: Duration::from_secs(5),
+        step_timeout: Duration::from_secs(2),
         sweep: Duration::from_millis(100),
         ..SagaSettings::default()
     }
@@ -57,7 +57,7 @@ async fn sagas_of_a_replica_killed_mid_charge_are_taken_over_and_finished_once()
     let show = world.create_show(20, 400).await;
     world
         .set_faults(Faults {
-            latency_ms: 600,
+            latency_ms: 1200,
             ..Faults::default()
         })
         .await;
@@ -142,7 +142,7 @@ async fn a_replica_restarted_under_its_name_resumes_its_sagas() {
     let show = world.create_show(20, 400).await;
     world
         .set_faults(Faults {
-            latency_ms: 600,
+            latency_ms: 1200,
             ..Faults::default()
         })
         .await;
