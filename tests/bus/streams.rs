@@ -30,8 +30,8 @@ impl TickerHandler for Ticker {
             return Err(ServiceError::conflict("the ticker stopped"));
         }
         if request.hold {
-            // Waits out the caller's deadline: the caller's idle timeout ends it first.
-            tokio::time::sleep(ctx.remaining()).await;
+            // Holds until the caller's deadline: the caller's idle timeout ends it first.
+            let _ = tokio::time::timeout(ctx.remaining(), std::future::pending::<()>()).await;
         }
         Ok(())
     }
