@@ -9,7 +9,8 @@
 //! bookings per second (first create sent → last booking ended), the create reply's
 //! latency, and each booking's time from `createBooking` sent to its `BookingConfirmed`
 //! published — the moment anyone following it (an email, a `bookingProgress` subscriber)
-//! can know.
+//! can know — under that load ("loaded": creates arrive faster than sagas finish, so it
+//! is mostly queueing), and for `sequential` bookings then made one at a time ("alone").
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +47,11 @@ pub struct Options {
     pub concurrency: usize,
     /// Rounds.
     pub rounds: usize,
+    /// Shows the bookings are spread over (tickets serialises the bookings of one show).
+    pub shows: usize,
+    /// Bookings made one at a time (each waits for its end) per round, for the latency of
+    /// a booking alone.
+    pub sequential: usize,
 }
 
 /// Reads the options that follow `booking` on the command line.
@@ -54,6 +60,8 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options> 
         bookings: 2000,
         concurrency: 64,
         rounds: 2,
+        sequential: 200,
+        shows: 1,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -67,6 +75,8 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options> 
             "--bookings" => options.bookings = number,
             "--concurrency" => options.concurrency = number,
             "--rounds" => options.rounds = number,
+            "--sequential" => options.sequential = number,
+            "--shows" => options.shows = number,
             other => bail!("unknown option {other:?} (try --help)"),
         }
     }
@@ -164,6 +174,8 @@ struct Round {
     cancelled: usize,
     created: Summary,
     to_confirmed: Summary,
+    /// Create → CONFIRMED of bookings made one at a time.
+    alone: Summary,
 }
 
 async fn round(system: &System, options: &Options) -> Result<Round> {
@@ -171,16 +183,19 @@ async fn round(system: &System, options: &Options) -> Result<Round> {
         system
             .bus
             .with_bearer_token(&switchboard::testing::token(SECRET, "bench", &[ADMIN_ROLE]));
-    let show = match TicketsClient::new(admin)
-        .create_show(CreateShowRequest {
+    let tickets = TicketsClient::new(admin);
+    let mut shows = Vec::new();
+    for _ in 0..options.shows {
+        let request = CreateShowRequest {
             name: "Bench".into(),
             capacity: 1_000_000,
             price_cents: 1000,
-        })
-        .await?
-    {
-        create_show_reply::Outcome::Created(show) => show.id,
-    };
+        };
+        match tickets.create_show(request).await? {
+            create_show_reply::Outcome::Created(show) => shows.push(show.id),
+        }
+    }
+    let show = shows[0].clone();
     let ends = Arc::new(Ends::default());
     watch_ends(&system.bus, ends.clone()).await?;
     // A token per caller's user, valid for the whole round.
@@ -192,14 +207,18 @@ async fn round(system: &System, options: &Options) -> Result<Round> {
     let started = Instant::now();
     let callers: Vec<_> = (0..options.concurrency)
         .map(|_| {
-            let (client, next, show) = (client.clone(), next.clone(), show.clone());
+            let (client, next, shows) = (client.clone(), next.clone(), shows.clone());
             let total = options.bookings;
             tokio::spawn(async move {
                 let mut made = Vec::new();
-                while next.fetch_add(1, Ordering::Relaxed) < total {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total {
+                        break;
+                    }
                     let sent = Instant::now();
                     let request = CreateBookingRequest {
-                        show_id: show.clone(),
+                        show_id: shows[n % shows.len()].clone(),
                         seats: 1,
                     };
                     let options = CallOptions::default().timeout(Duration::from_secs(30));
@@ -230,22 +249,52 @@ async fn round(system: &System, options: &Options) -> Result<Round> {
     tokio::time::timeout(Duration::from_secs(300), all_ended)
         .await
         .context("bookings did not all end within 300 s")?;
-    let at = ends.at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     let mut created: Vec<Duration> = made.iter().map(|(_, _, latency)| *latency).collect();
     let mut to_confirmed = Vec::new();
     let (mut confirmed, mut cancelled) = (0, 0);
     let mut last = started;
-    for (id, sent, _) in &made {
-        let Some((ended, ok)) = at.get(id) else {
-            bail!("booking {id} never ended");
-        };
-        last = last.max(*ended);
-        if *ok {
-            confirmed += 1;
-            to_confirmed.push(ended.saturating_duration_since(*sent));
-        } else {
-            cancelled += 1;
+    {
+        let at = ends.at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        for (id, sent, _) in &made {
+            let Some((ended, ok)) = at.get(id) else {
+                bail!("booking {id} never ended");
+            };
+            last = last.max(*ended);
+            if *ok {
+                confirmed += 1;
+                to_confirmed.push(ended.saturating_duration_since(*sent));
+            } else {
+                cancelled += 1;
+            }
         }
+    }
+    let mut alone = Vec::new();
+    for _ in 0..options.sequential {
+        let sent = Instant::now();
+        let request = CreateBookingRequest {
+            show_id: show.clone(),
+            seats: 1,
+        };
+        let create_booking_reply::Outcome::Created(booking) = client.create(request).await?;
+        let ended = async {
+            loop {
+                let waiting = ends.progress.notified();
+                let ended = ends
+                    .at
+                    .lock()
+                    .ok()
+                    .and_then(|at| at.get(&booking.id).copied());
+                if let Some(ended) = ended {
+                    return ended;
+                }
+                waiting.await;
+            }
+        };
+        let (at, ok) = tokio::time::timeout(Duration::from_secs(60), ended)
+            .await
+            .context("a booking made alone did not end within 60 s")?;
+        ensure!(ok, "booking {} was cancelled", booking.id);
+        alone.push(at.saturating_duration_since(sent));
     }
     Ok(Round {
         elapsed: last.duration_since(started),
@@ -253,40 +302,46 @@ async fn round(system: &System, options: &Options) -> Result<Round> {
         cancelled,
         created: Summary::of(&mut created).context("no bookings")?,
         to_confirmed: Summary::of(&mut to_confirmed).context("no booking confirmed")?,
+        alone: Summary::of(&mut alone).context("no booking made alone")?,
     })
 }
 
 /// Runs the benchmark and prints its table.
 pub async fn run(options: Options) -> Result<()> {
     println!(
-        "booking: {} bookings per round, {} callers, {} rounds (tickets, billing and bookings in this process, file stores)",
-        options.bookings, options.concurrency, options.rounds
+        "booking: {} bookings per round over {} show(s), {} callers, {} rounds (tickets, billing and bookings in this process, file stores)",
+        options.bookings, options.shows, options.concurrency, options.rounds
     );
     let system = start().await?;
     println!(
-        "{:>5} {:>12} {:>10} {:>10} {:>12} {:>12} {:>14} {:>14}",
+        "{:>5} {:>11} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10}",
         "round",
         "bookings/s",
         "confirmed",
         "cancelled",
         "create p50",
         "create p99",
-        "confirmed p50",
-        "confirmed p99"
+        "loaded p50",
+        "loaded p99",
+        "alone p50",
+        "alone p99"
     );
     for number in 1..=options.rounds {
         let round = round(&system, &options).await?;
         let per_second = round.confirmed as f64 / round.elapsed.as_secs_f64();
+        let ms = |d: Duration| micros(d) / 1000.0;
         println!(
-            "{:>5} {:>12.0} {:>10} {:>10} {:>10.0}µs {:>10.0}µs {:>12.1}ms {:>12.1}ms",
+            "{:>5} {:>11.0} {:>9} {:>9} {:>9.1}ms {:>9.1}ms {:>9.0}ms {:>9.0}ms {:>8.1}ms {:>8.1}ms",
             number,
             per_second,
             round.confirmed,
             round.cancelled,
-            micros(round.created.p50),
-            micros(round.created.p99),
-            micros(round.to_confirmed.p50) / 1000.0,
-            micros(round.to_confirmed.p99) / 1000.0,
+            ms(round.created.p50),
+            ms(round.created.p99),
+            ms(round.to_confirmed.p50),
+            ms(round.to_confirmed.p99),
+            ms(round.alone.p50),
+            ms(round.alone.p99),
         );
     }
     Ok(())

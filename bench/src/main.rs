@@ -75,6 +75,8 @@ booking options:
   --bookings N      bookings per round                                        (default 2000)
   --concurrency N   callers making bookings at once                           (default 64)
   --rounds N        rounds                                                    (default 2)
+  --sequential N    bookings then made one at a time, for the latency alone   (default 200)
+  --shows N         shows the bookings are spread over, round robin           (default 1)
 
 nats-server comes from NATS_SERVER_BIN (or PATH); `cargo xtask nats` prints one.
 ";
