@@ -39,7 +39,7 @@ pub const EXPLAINED: &[(&str, &str, &str)] = &[
 /// value, with only that variable set, and asserts the refusal.
 pub async fn assert_refuses_bad_config(binary: &str, name: &str) {
     for (var, value, named) in BAD {
-        let (status, stderr, stdout) = run_with(binary, var, value).await;
+        let (status, stderr, stdout) = run_with(binary, &[(var, value)]).await;
         assert_eq!(status, Some(64), "{var}={value}: stderr {stderr:?}");
         assert_eq!(
             stderr.lines().count(),
@@ -53,7 +53,7 @@ pub async fn assert_refuses_bad_config(binary: &str, name: &str) {
         assert!(stdout.is_empty(), "{var}={value}: nothing on stdout");
     }
     for (var, value, says) in EXPLAINED {
-        let (status, stderr, _) = run_with(binary, var, value).await;
+        let (status, stderr, _) = run_with(binary, &[(var, value)]).await;
         assert_eq!(status, Some(64), "{var}={value}: stderr {stderr:?}");
         assert!(
             stderr.contains(var) && stderr.contains(says),
@@ -66,12 +66,15 @@ pub async fn assert_refuses_bad_config(binary: &str, name: &str) {
     }
 }
 
-/// Runs `binary` with only `var=value` set (so the result depends on it alone): its exit
-/// status, stderr and stdout.
-async fn run_with(binary: &str, var: &str, value: &str) -> (Option<i32>, String, Vec<u8>) {
-    let child = tokio::process::Command::new(binary)
-        .env_clear()
-        .env(var, value)
+/// Runs `binary` with only `vars` set (so the result depends on them alone): its exit
+/// status, stderr and stdout. For a service's checks of its own variables.
+pub async fn run_with(binary: &str, vars: &[(&str, &str)]) -> (Option<i32>, String, Vec<u8>) {
+    let mut command = tokio::process::Command::new(binary);
+    command.env_clear();
+    for (var, value) in vars {
+        command.env(var, value);
+    }
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -80,7 +83,7 @@ async fn run_with(binary: &str, var: &str, value: &str) -> (Option<i32>, String,
         .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
     let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("{var}={value}: {binary} did not exit"))
+        .unwrap_or_else(|_| panic!("{vars:?}: {binary} did not exit"))
         .unwrap_or_else(|e| panic!("waits for {binary}: {e}"));
     (
         output.status.code(),

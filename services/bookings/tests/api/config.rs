@@ -2,9 +2,6 @@
 //! exits with status 64, before it connects to anything — also when the saga could not
 //! call tickets and billing as the bookings service, or its timing is inconsistent.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 #[tokio::test]
 async fn a_bad_variable_exits_64_with_one_line_naming_it_and_why() {
     switchboard::testing::config::assert_refuses_bad_config(
@@ -16,25 +13,9 @@ async fn a_bad_variable_exits_64_with_one_line_naming_it_and_why() {
 
 /// Runs the binary with only `vars` set: its exit status and stderr.
 async fn run(vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bookings"));
-    command
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (var, value) in vars {
-        command.env(var, value);
-    }
-    let child = command.spawn().expect("the binary starts");
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the binary exits")
-        .expect("its output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (status, stderr, _) =
+        switchboard::testing::config::run_with(env!("CARGO_BIN_EXE_bookings"), vars).await;
+    (status, stderr)
 }
 
 #[tokio::test]

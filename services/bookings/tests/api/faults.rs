@@ -1,7 +1,7 @@
 //! A billing that is dead or slow: bookings give up at the saga's deadline, undo what they
 //! did (refunding a charge whose outcome is in doubt), and book again once billing is back.
 
-use switchboard::proto::billing::v1::{ChargeState, Faults, GetChargeRequest, get_charge_reply};
+use switchboard::proto::billing::v1::{ChargeState, Faults};
 use switchboard::proto::bookings::v1::BookingStatus;
 
 use crate::helpers::spawn_world;
@@ -34,17 +34,8 @@ async fn a_dead_billing_cancels_bookings_releases_their_seats_and_they_book_agai
         "{confirmed:?}"
     );
     // Nothing reached billing for the cancelled booking, so nothing was charged.
-    let charge = world
-        .billing_admin
-        .get_charge(GetChargeRequest {
-            booking_id: booking.id.clone(),
-        })
-        .await
-        .expect("reads");
-    assert!(
-        matches!(charge, get_charge_reply::Outcome::NotFound(_)),
-        "{charge:?}"
-    );
+    let charge = world.charge(&booking.id).await;
+    assert!(charge.is_none(), "{charge:?}");
 }
 
 #[tokio::test]
@@ -86,17 +77,10 @@ async fn a_charge_that_answers_too_late_is_refunded_or_voided_when_the_booking_g
     );
     // The late charge either landed and was refunded, or was voided before it landed
     // (and then declined); either way the customer keeps their money.
-    let charge = match world
-        .billing_admin
-        .get_charge(GetChargeRequest {
-            booking_id: booking.id.clone(),
-        })
+    let charge = world
+        .charge(&booking.id)
         .await
-        .expect("reads")
-    {
-        get_charge_reply::Outcome::Found(charge) => charge,
-        other => panic!("the refund leaves a record: {other:?}"),
-    };
+        .expect("the refund leaves a record");
     assert!(
         matches!(charge.state(), ChargeState::Refunded | ChargeState::Voided),
         "{charge:?}"

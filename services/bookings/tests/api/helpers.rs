@@ -8,7 +8,9 @@ use bookings::record::BookingState;
 use switchboard::Bus;
 use switchboard::auth::{ADMIN_ROLE, AuthSettings};
 use switchboard::bus::{BreakerSettings, BusSettings};
-use switchboard::proto::billing::v1::{BillingClient, Faults, SetFaultsRequest};
+use switchboard::proto::billing::v1::{
+    BillingClient, Charge, Faults, GetChargeRequest, SetFaultsRequest, get_charge_reply,
+};
 use switchboard::proto::bookings::v1::{
     Booking, BookingStatus, BookingsClient, CreateBookingRequest, GetBookingRequest,
     create_booking_reply, get_booking_reply,
@@ -217,6 +219,22 @@ impl World {
         })
         .await
         .unwrap_or_else(|| panic!("booking {id} never settled"))
+    }
+
+    /// Billing's charge of booking `id`, if it has one.
+    pub async fn charge(&self, id: &str) -> Option<Charge> {
+        let request = GetChargeRequest {
+            booking_id: id.to_owned(),
+        };
+        match self
+            .billing_admin
+            .get_charge(request)
+            .await
+            .expect("reads the charge")
+        {
+            get_charge_reply::Outcome::Found(charge) => Some(charge),
+            get_charge_reply::Outcome::NotFound(_) => None,
+        }
     }
 
     /// The saga record of booking `id`, read from the bookings store.

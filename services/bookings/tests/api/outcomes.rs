@@ -1,7 +1,7 @@
 //! Each way a booking ends: confirmed, sold out, declined — and who may see it.
 
 use switchboard::BusError;
-use switchboard::proto::billing::v1::{ChargeState, Faults, GetChargeRequest, get_charge_reply};
+use switchboard::proto::billing::v1::{ChargeState, Faults};
 use switchboard::proto::bookings::v1::{
     BookingStatus, CreateBookingRequest, GetBookingRequest, get_booking_reply,
 };
@@ -30,17 +30,10 @@ async fn a_booking_answers_pending_at_once_then_is_confirmed_sold_and_charged_on
 
     let show = world.show(&show.id).await;
     assert_eq!((show.sold, show.reserved), (2, 0));
-    let charge = match world
-        .billing_admin
-        .get_charge(GetChargeRequest {
-            booking_id: pending.id.clone(),
-        })
+    let charge = world
+        .charge(&pending.id)
         .await
-        .expect("reads the charge")
-    {
-        get_charge_reply::Outcome::Found(charge) => charge,
-        other => panic!("no charge: {other:?}"),
-    };
+        .expect("the booking is charged");
     assert_eq!(charge.state(), ChargeState::Charged);
     assert_eq!(charge.amount_cents, 3000);
     assert_eq!(charge.customer_id, "ada");
@@ -74,17 +67,8 @@ async fn a_sold_out_show_cancels_the_booking_without_charging() {
 
     let show = world.show(&show.id).await;
     assert_eq!((show.sold, show.reserved), (0, 0));
-    let charge = world
-        .billing_admin
-        .get_charge(GetChargeRequest {
-            booking_id: booking.id.clone(),
-        })
-        .await
-        .expect("reads");
-    assert!(
-        matches!(charge, get_charge_reply::Outcome::NotFound(_)),
-        "billing was never called: {charge:?}"
-    );
+    let charge = world.charge(&booking.id).await;
+    assert!(charge.is_none(), "billing was never called: {charge:?}");
 }
 
 #[tokio::test]

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use switchboard::proto::billing::v1::{
-    ChargeState, Faults, GetChargeRequest, ListChargesRequest, get_charge_reply,
+use switchboard::proto::billing::v1::{ChargeState, Faults, ListChargesRequest};
+use switchboard::proto::bookings::v1::{
+    Booking, BookingStatus, CreateBookingRequest, create_booking_reply,
 };
-use switchboard::proto::bookings::v1::BookingStatus;
 use switchboard::saga::SagaSettings;
 use switchboard::testing::eventually;
 
@@ -46,14 +46,15 @@ fn start_binary(world: &World, instance: &str) -> tokio::process::Child {
         .expect("the bookings binary starts")
 }
 
-#[tokio::test]
-async fn sagas_of_a_replica_killed_mid_charge_are_taken_over_and_finished_once() {
-    let mut world = spawn_world_with(slow_saga()).await;
+/// Leaves sagas to the bookings binary as `replica-a`, books `seats` through it with
+/// billing answering slowly, and kills it with SIGKILL while the saga waits on billing
+/// (its seats reserved). The booking as created.
+async fn book_then_kill_mid_charge(world: &mut World, seats: u32) -> Booking {
     // Only the binary may drive sagas until it is killed.
     if let Some(app) = world.bookings.take() {
         app.run_until_stopped(async {}).await.expect("stops");
     }
-    let mut replica_a = start_binary(&world, "replica-a");
+    let mut replica = start_binary(world, "replica-a");
     let show = world.create_show(20, 400).await;
     world
         .set_faults(Faults {
@@ -61,29 +62,31 @@ async fn sagas_of_a_replica_killed_mid_charge_are_taken_over_and_finished_once()
             ..Faults::default()
         })
         .await;
-
-    let booking = eventually(PATIENCE, || async {
+    let created = eventually(PATIENCE, || async {
         // Until the binary serves, create fails with no responders.
-        let request = switchboard::proto::bookings::v1::CreateBookingRequest {
+        let request = CreateBookingRequest {
             show_id: show.id.clone(),
-            seats: 3,
+            seats,
         };
         world.ada.create(request).await.ok()
     })
     .await
     .expect("the binary serves");
-    let switchboard::proto::bookings::v1::create_booking_reply::Outcome::Created(booking) = booking;
-    // Kill it while the saga waits on billing (its seats are reserved).
+    let create_booking_reply::Outcome::Created(booking) = created;
     eventually(PATIENCE, || async {
         (world.booking(&booking.id).await.status() == BookingStatus::SeatsReserved).then_some(())
     })
     .await
     .expect("the saga reaches its charge step");
-    replica_a.start_kill().expect("SIGKILL is sent");
-    replica_a
-        .wait()
-        .await
-        .expect("the killed process is reaped");
+    replica.start_kill().expect("SIGKILL is sent");
+    replica.wait().await.expect("the killed process is reaped");
+    booking
+}
+
+#[tokio::test]
+async fn sagas_of_a_replica_killed_mid_charge_are_taken_over_and_finished_once() {
+    let mut world = spawn_world_with(slow_saga()).await;
+    let booking = book_then_kill_mid_charge(&mut world, 3).await;
     let orphaned = world.stored(&booking.id).await;
     assert_eq!(orphaned.lease_owner, "replica-a");
 
@@ -96,23 +99,13 @@ async fn sagas_of_a_replica_killed_mid_charge_are_taken_over_and_finished_once()
     );
     assert_eq!(world.stored(&booking.id).await.lease_owner, "replica-b");
 
-    let held = world.show(&show.id).await;
+    let held = world.show(&booking.show_id).await;
     assert_eq!(
         (held.sold, held.reserved),
         (3, 0),
         "the seats are sold once"
     );
-    let charge = match world
-        .billing_admin
-        .get_charge(GetChargeRequest {
-            booking_id: booking.id.clone(),
-        })
-        .await
-        .expect("reads")
-    {
-        get_charge_reply::Outcome::Found(charge) => charge,
-        other => panic!("{other:?}"),
-    };
+    let charge = world.charge(&booking.id).await.expect("a charge");
     assert_eq!(charge.state(), ChargeState::Charged);
     assert_eq!(charge.amount_cents, 1200);
     let charges = world
@@ -135,34 +128,7 @@ async fn a_replica_restarted_under_its_name_resumes_its_sagas() {
         ..slow_saga()
     })
     .await;
-    if let Some(app) = world.bookings.take() {
-        app.run_until_stopped(async {}).await.expect("stops");
-    }
-    let mut replica = start_binary(&world, "replica-a");
-    let show = world.create_show(20, 400).await;
-    world
-        .set_faults(Faults {
-            latency_ms: 1200,
-            ..Faults::default()
-        })
-        .await;
-    let created = eventually(PATIENCE, || async {
-        let request = switchboard::proto::bookings::v1::CreateBookingRequest {
-            show_id: show.id.clone(),
-            seats: 1,
-        };
-        world.ada.create(request).await.ok()
-    })
-    .await
-    .expect("the binary serves");
-    let switchboard::proto::bookings::v1::create_booking_reply::Outcome::Created(booking) = created;
-    eventually(PATIENCE, || async {
-        (world.booking(&booking.id).await.status() == BookingStatus::SeatsReserved).then_some(())
-    })
-    .await
-    .expect("the saga reaches its charge step");
-    replica.start_kill().expect("SIGKILL is sent");
-    replica.wait().await.expect("reaped");
+    let booking = book_then_kill_mid_charge(&mut world, 1).await;
 
     let _restarted = start_binary(&world, "replica-a");
     let confirmed = world.settled(&booking.id).await;

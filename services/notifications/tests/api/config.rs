@@ -2,9 +2,6 @@
 //! and exits with status 64, before it connects to anything — for every service's
 //! variables and for its own, without repeating the mail account's password.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 const BINARY: &str = env!("CARGO_BIN_EXE_notifications");
 
 #[tokio::test]
@@ -23,28 +20,16 @@ async fn a_bad_smtp_setting_exits_64_without_leaking_the_password() {
         ),
         ("SMTP_FROM", "not an address"),
     ] {
-        let child = tokio::process::Command::new(BINARY)
-            .env_clear()
-            .env(var, value)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary starts");
-        let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("{var}={value}: the binary did not exit"))
-            .expect("its output");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (status, stderr, stdout) =
+            switchboard::testing::config::run_with(BINARY, &[(var, value)]).await;
 
-        assert_eq!(output.status.code(), Some(64), "{var}={value}: {stderr}");
+        assert_eq!(status, Some(64), "{var}={value}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{var}={value}: {stderr}");
         assert!(
             stderr.starts_with("notifications:") && stderr.contains(var),
             "{var}={value}: {stderr}"
         );
         assert!(!stderr.contains("hunter2"), "{var}={value}: {stderr}");
-        assert!(output.stdout.is_empty(), "{var}={value}: nothing on stdout");
+        assert!(stdout.is_empty(), "{var}={value}: nothing on stdout");
     }
 }

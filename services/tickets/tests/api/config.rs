@@ -2,9 +2,6 @@
 //! exits with status 64, before it connects to anything — for the variables every service
 //! has and for its own.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 #[tokio::test]
 async fn a_bad_variable_exits_64_with_one_line_naming_it_and_why() {
     switchboard::testing::config::assert_refuses_bad_config(
@@ -22,21 +19,10 @@ async fn a_bad_hold_or_sweep_exits_64_naming_the_variable() {
         ("TICKETS_SWEEP_MS", "0"),
         ("TICKETS_SWEEP_MS", "-5"),
     ] {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tickets"))
-            .env_clear()
-            .env(var, value)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("tickets starts");
-        let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("{var}={value}: tickets did not exit"))
-            .expect("waits for tickets");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(64), "{var}={value}: {stderr}");
+        let (status, stderr, _) =
+            switchboard::testing::config::run_with(env!("CARGO_BIN_EXE_tickets"), &[(var, value)])
+                .await;
+        assert_eq!(status, Some(64), "{var}={value}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{var}={value}: {stderr:?}");
         assert!(
             stderr.starts_with("tickets:") && stderr.contains(var),
