@@ -285,15 +285,22 @@ impl<S: Saga> SagaRunner<S> {
         let Some(mut current) = inner.records.get(id).await? else {
             return Ok(());
         };
-        if !self.may_take(&current.value, wire::now_millis()) {
+        let now = wire::now_millis();
+        if !self.may_take(&current.value, now) {
             return Ok(());
         }
-        // Taking the lease moves the version: a replica driving it until now loses it.
-        current = match self.save(current, |_| {}).await {
-            Ok(taken) => taken,
-            Err(StoreError::VersionConflict { .. }) => return Ok(()),
-            Err(error) => return Err(error.into()),
-        };
+        // A lease this replica still holds (the one `begin` gave it) needs no write; the
+        // loop below renews it when it runs short. Taking another's expired lease moves the
+        // version, so a replica still driving the saga loses it at its next write.
+        let held =
+            *current.value.lease_owner == *inner.instance && current.value.lease_until_ms > now;
+        if !held {
+            current = match self.save(current, |_| {}).await {
+                Ok(taken) => taken,
+                Err(StoreError::VersionConflict { .. }) => return Ok(()),
+                Err(error) => return Err(error.into()),
+            };
+        }
         let trace = current
             .value
             .traceparent
