@@ -1,18 +1,28 @@
 //! The admin listener every service binary can open (`ADMIN_ADDR`): `/healthz` (the
-//! process is alive), `/readyz` (connected to NATS and taking requests — false from the
-//! moment shutdown begins) and `/metrics` (Prometheus text). Orchestrators probe these.
+//! process is alive), `/readyz` (connected to NATS, its database answering, and taking
+//! requests — false from the moment shutdown begins) and `/metrics` (Prometheus text).
+//! Orchestrators probe these.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// Something else a service needs to serve, asked at every readiness probe: true when it
+/// answers (the service's database).
+pub type Dependency = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// How long a readiness probe waits for a dependency to answer.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether a service should receive traffic.
 #[derive(Clone)]
@@ -21,6 +31,8 @@ pub struct Health {
     serving: Arc<AtomicBool>,
     /// The service's connection, whose state is part of readiness.
     client: async_nats::Client,
+    /// What else must answer for the service to be ready.
+    dependencies: Vec<Dependency>,
 }
 
 impl Health {
@@ -29,7 +41,29 @@ impl Health {
         Self {
             serving: Arc::new(AtomicBool::new(false)),
             client,
+            dependencies: Vec::new(),
         }
+    }
+
+    /// Adds a dependency readiness asks (with a timeout) once the rest is ready.
+    #[must_use]
+    pub fn depends_on(mut self, dependency: Dependency) -> Self {
+        self.dependencies.push(dependency);
+        self
+    }
+
+    /// Ready, and every dependency answering within its timeout.
+    pub async fn is_ready_now(&self) -> bool {
+        if !self.is_ready() {
+            return false;
+        }
+        for dependency in &self.dependencies {
+            match tokio::time::timeout(DEPENDENCY_TIMEOUT, dependency()).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return false,
+            }
+        }
+        true
     }
 
     /// Marks the service as taking requests, or not.
@@ -89,7 +123,7 @@ impl AdminServer {
 }
 
 async fn readyz(State(health): State<Health>) -> Response {
-    if health.is_ready() {
+    if health.is_ready_now().await {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()

@@ -1,5 +1,6 @@
 //! The start of every binary: settings read from the process environment once, logging
-//! installed, and bad configuration turned into one line and exit status 64 (EX_USAGE).
+//! installed, bad configuration turned into one line and exit status 64 (EX_USAGE), and a
+//! failed start into one line and exit status 1.
 
 use crate::settings::{Env, SettingsError};
 
@@ -27,6 +28,28 @@ pub fn load_or_exit<T>(binary: &str, parse: impl FnOnce(&Env) -> Result<T, Setti
         Err(error) => {
             eprintln!("{binary}: configuration error: {error}");
             std::process::exit(64);
+        }
+    }
+}
+
+/// For a binary's `main`: the started application, or — when it could not start (NATS or
+/// the database unreachable, a deployment the store cannot use) — one line naming the error
+/// and its causes on stderr, and exit status 1.
+pub fn started_or_exit<T, E: std::error::Error>(binary: &str, started: Result<T, E>) -> T {
+    match started {
+        Ok(app) => app,
+        Err(error) => {
+            let mut line = error.to_string();
+            let mut cause = error.source();
+            while let Some(source) = cause {
+                line.push_str(": ");
+                line.push_str(&source.to_string());
+                cause = source.source();
+            }
+            let line = line.replace('\n', " ");
+            tracing::error!(binary, error = %line, "cannot start");
+            eprintln!("{binary}: cannot start: {line}");
+            std::process::exit(1);
         }
     }
 }

@@ -6,8 +6,10 @@
 //! the bad-configuration check every service binary must pass.
 
 pub mod config;
+pub mod mongo;
 pub mod otlp;
 pub mod smtp;
+pub mod store;
 
 /// Contracts used only by tests and benchmarks (`tests/proto/`): the `probe` service, whose
 /// requests tell the handler what to do (panic, forward), and `ledger` (announces

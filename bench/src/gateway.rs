@@ -229,6 +229,8 @@ struct Fixture {
     _server: NatsServer,
     /// Holds the todos service's SQLite file.
     _dir: tempfile::TempDir,
+    /// The todos service's MongoDB database, with `--mongodb`.
+    _mongodb: Option<switchboard::testing::mongo::TestDatabase>,
     /// The todos service.
     todos: todos::Application,
     /// The gateway's, the in-process server's and the hand-written handler's serving
@@ -262,13 +264,17 @@ impl Fixture {
     /// Starts nats-server, the todos service (with 10 todos for [`OWNER`]), the gateway
     /// and the in-process server, and checks that every HTTP target answers the same 10
     /// todos.
-    async fn start() -> Result<Self> {
+    async fn start(mongodb: bool) -> Result<Self> {
         let server = NatsServer::try_start().context(
             "cannot start nats-server: set NATS_SERVER_BIN (`cargo xtask nats` prints one)",
         )?;
         let url = server.url().to_string();
         let dir = tempfile::tempdir().context("a temporary directory")?;
-        let store_url = format!("sqlite://{}", dir.path().join("todos.db").display());
+        let mongodb = mongodb.then(|| switchboard::testing::mongo::TestDatabase::new("bench"));
+        let store_url = match &mongodb {
+            Some(database) => database.url().to_owned(),
+            None => format!("sqlite://{}", dir.path().join("todos.db").display()),
+        };
         let todos = todos::build(ServiceSettings {
             bus: BusSettings::new(url.clone()),
             runtime: RuntimeSettings::default(),
@@ -419,6 +425,7 @@ impl Fixture {
         Ok(Self {
             _server: server,
             _dir: dir,
+            _mongodb: mongodb,
             todos,
             servers,
             responder,
@@ -656,7 +663,10 @@ async fn round(
 
 /// Runs the benchmark and prints its tables.
 pub async fn run(options: Options) -> Result<()> {
-    let fixture = Fixture::start().await?;
+    let fixture = Fixture::start(options.mongodb).await?;
+    if options.mongodb {
+        println!("gateway: the todos service and `in-process, store` read MongoDB (--mongodb)");
+    }
     let targets = options.chosen();
     println!(
         "gateway: todos(ownerId) returning {ITEMS} items, and createTodo; per round, {} \

@@ -24,6 +24,9 @@ pub struct Options<T> {
     pub breakdown: bool,
     /// What `--only` named, measured instead of the default selection.
     pub only: Vec<T>,
+    /// `--mongodb`: the services keep their data in MongoDB (SecantusDB started from
+    /// `SECANTUSD_BIN`, or `MONGODB_URI`) instead of SQLite, where a benchmark supports it.
+    pub mongodb: bool,
 }
 
 impl<T> Options<T> {
@@ -37,6 +40,7 @@ impl<T> Options<T> {
             rounds: 2,
             breakdown: false,
             only: Vec::new(),
+            mongodb: false,
         }
     }
 
@@ -51,6 +55,10 @@ impl<T> Options<T> {
         while let Some(flag) = args.next() {
             if flag == "--breakdown" {
                 self.breakdown = true;
+                continue;
+            }
+            if flag == "--mongodb" {
+                self.mongodb = true;
                 continue;
             }
             let value = args

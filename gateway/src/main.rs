@@ -23,7 +23,10 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = switchboard::startup::load_or_exit("gateway", GatewaySettings::from_env);
-    let app = gateway::Application::build(settings).await?;
+    let app = switchboard::startup::started_or_exit(
+        "gateway",
+        gateway::Application::build(settings).await,
+    );
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

@@ -29,7 +29,7 @@ impl Application {
         Fut: Future<Output = Result<ServiceDefinition, StoreError>>,
     {
         let bus = Bus::connect(&settings.bus, name).await?;
-        let store = store::open(&settings.store_url).await?;
+        let store = store::open_for(name, &settings.store_url).await?;
         let definition = define(store.clone()).await?;
         let credentials = crate::auth::ServiceCredentials::new(
             name,

@@ -115,6 +115,19 @@ impl From<StoreError> for ServiceError {
             StoreError::VersionConflict { .. } => {
                 Self::conflict("the record changed concurrently; try again")
             }
+            StoreError::WriteConflict(_) => Self {
+                source: Some(Box::new(error)),
+                ..Self::conflict("the record changed concurrently; try again")
+            },
+            // Nothing was written, so the caller may try again: the 503 of an overloaded
+            // service, which callers and sagas treat as "certainly not done".
+            StoreError::Unavailable(_) => Self {
+                source: Some(Box::new(error)),
+                ..Self::new(
+                    ErrorCode::Overloaded,
+                    "the service's database is unavailable; try again later",
+                )
+            },
             other => Self::internal(other),
         }
     }

@@ -100,7 +100,20 @@ impl ServiceRuntime {
         validate(&definition)?;
         let client = self.bus.nats().clone();
         crate::telemetry::metrics_handle();
-        let health = Health::new(client.clone());
+        let store = Arc::clone(&self.store);
+        let health = Health::new(client.clone()).depends_on(Arc::new(move || {
+            let store = Arc::clone(&store);
+            Box::pin(async move {
+                match store.check().await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        let cause = std::error::Error::source(&error).map(ToString::to_string);
+                        tracing::warn!(%error, ?cause, "not ready: the store does not answer");
+                        false
+                    }
+                }
+            })
+        }));
         let admin = match self.settings.admin_addr {
             Some(addr) => Some(AdminServer::start(addr, health.clone()).await?),
             None => None,

@@ -372,6 +372,8 @@ mod tests {
             "sqlite://data/users.db",
             "sqlite:///var/lib/users.db",
             "sqlite::memory:",
+            "mongodb://u:p@db-0:27017,db-1:27017/?replicaSet=rs0&tls=true&authSource=admin",
+            "mongodb+srv://u:p@cluster.example.com/users",
         ] {
             let settings = parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(settings.store_url, url);
@@ -383,7 +385,7 @@ mod tests {
             "bogus",
             "sqlite://",
             "postgres://u:hunter2@db/x",
-            "mongodb://u:hunter2@x/db",
+            "mongodb://u:hunter2@x/db?tls=maybe",
         ] {
             let error = parse(url).err().unwrap_or_else(|| panic!("{url} accepted"));
             let message = error.to_string();
@@ -404,11 +406,14 @@ mod tests {
             // The settings and the store agree on what is valid.
             assert!(store::parse_url(url).is_err(), "{url}");
         }
-        let mongo = parse("mongodb+srv://x/db").err().map(|e| e.to_string());
+        let mongo = parse("mongodb://u:hunter2@x/db?tls=maybe")
+            .err()
+            .map(|e| e.to_string());
         assert!(
             mongo
                 .as_deref()
-                .is_some_and(|m| m.contains("MongoDB store is not built yet")),
+                .is_some_and(|m| m.contains("not a valid MongoDB connection string")
+                    && !m.contains("hunter2")),
             "{mongo:?}"
         );
     }

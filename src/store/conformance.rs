@@ -3,7 +3,7 @@
 //! Every function takes a fresh, empty store of its own (it also checks the outbox, which
 //! is shared by the whole store) and panics with a message naming the broken property.
 //! The SQLite tests run them all through [`store_conformance_tests!`](crate::store_conformance_tests),
-//! and the MongoDB store will run the very same list, so adding a property here tests every
+//! and the MongoDB tests run the very same list, so adding a property here tests every
 //! backend at once. This module is compiled into the library, not only under `cfg(test)`,
 //! because other crates' tests call it.
 
@@ -19,8 +19,9 @@ mod queries;
 mod records;
 
 pub use outbox::{
-    failed_commit_leaves_no_trace, outbox_keeps_commit_order_until_published,
-    published_entries_are_kept_until_pruned, records_and_outbox_commit_together,
+    failed_commit_leaves_no_trace, outbox_follows_commit_order_under_contention,
+    outbox_keeps_commit_order_until_published, published_entries_are_kept_until_pruned,
+    records_and_outbox_commit_together,
 };
 pub use queries::{
     filter_values_must_be_scalars, find_limits_page_size, find_matches_equality_filters,
@@ -56,6 +57,7 @@ macro_rules! store_conformance_tests {
             delete_checks_version, writes_in_one_transaction_see_each_other, empty_commit_is_ok,
             failed_commit_leaves_no_trace, records_and_outbox_commit_together,
             outbox_keeps_commit_order_until_published, published_entries_are_kept_until_pruned,
+            outbox_follows_commit_order_under_contention,
             find_matches_equality_filters,
             find_pages_in_id_order, find_limits_page_size, unique_index_rejects_duplicates,
             unique_index_over_existing_duplicates_fails, invalid_names_are_rejected,

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub mod conformance;
+pub mod mongo;
 pub mod sqlite;
 mod traced;
 pub mod typed;
@@ -380,7 +381,15 @@ pub enum StoreError {
         /// What serde reported.
         source: serde_json::Error,
     },
-    /// The database itself failed (I/O, corruption, a lost connection, a bug).
+    /// The database cannot be reached now (no server answered in time, the connection was
+    /// lost before anything was committed): nothing was written and a later try may succeed.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Concurrent transactions kept writing the same records and the retries did not get
+    /// past them: nothing was written; trying again later may succeed.
+    #[error("a concurrent transaction kept writing the same records")]
+    WriteConflict(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database itself failed (I/O, corruption, a commit whose outcome is unknown, a bug).
     #[error("the storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// [`open`] was given a URL it cannot serve.
@@ -406,6 +415,8 @@ impl StoreError {
             StoreError::NotADocument => "not_a_document",
             StoreError::Encode(_) => "encode",
             StoreError::Decode { .. } => "decode",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::WriteConflict(_) => "write_conflict",
             StoreError::Backend(_) => "backend",
             StoreError::UnsupportedUrl(_) => "unsupported_url",
         }
@@ -495,6 +506,12 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+
+    /// Whether the database answers now: what readiness reports. An embedded store is
+    /// always there; a database server is asked.
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Where a store URL says the data lives: what [`parse_url`] accepts and [`open`] opens.
@@ -504,6 +521,8 @@ pub enum StoreLocation {
     SqliteFile(String),
     /// A private in-memory SQLite store, for tests.
     SqliteMemory,
+    /// A MongoDB deployment (`mongodb://…` or `mongodb+srv://…`, checked but not looked up).
+    MongoDb(String),
 }
 
 /// Decides whether `url` names a store this build can open, without touching anything:
@@ -512,8 +531,9 @@ pub enum StoreLocation {
 ///
 /// - `sqlite://data/users.db` (relative) or `sqlite:///var/lib/sb/users.db` (absolute);
 /// - `sqlite::memory:`;
-/// - `mongodb://…` / `mongodb+srv://…`: reserved for the MongoDB store, which is not built
-///   yet, so refused with a message saying so.
+/// - `mongodb://…` / `mongodb+srv://…`: MongoDB, with the driver's URL options (TLS,
+///   authentication, pool, timeouts); the path names the database, or the service's name
+///   is used.
 ///
 /// Error messages never repeat a non-SQLite URL, which may carry a password: only its
 /// scheme.
@@ -530,15 +550,15 @@ pub fn parse_url(url: &str) -> Result<StoreLocation, StoreError> {
         return Ok(StoreLocation::SqliteFile(path.to_owned()));
     }
     match url_scheme(url) {
-        Some("mongodb" | "mongodb+srv") => Err(StoreError::UnsupportedUrl(
-            "the MongoDB store is not built yet; use sqlite://PATH for the embedded store"
-                .to_owned(),
-        )),
+        Some("mongodb" | "mongodb+srv") => {
+            mongo::check_url(url)?;
+            Ok(StoreLocation::MongoDb(url.to_owned()))
+        }
         Some(scheme) => Err(StoreError::UnsupportedUrl(format!(
-            "expected sqlite://PATH or sqlite::memory:, got a URL with scheme {scheme:?}"
+            "expected sqlite://PATH, sqlite::memory: or mongodb://…, got a URL with scheme {scheme:?}"
         ))),
         None => Err(StoreError::UnsupportedUrl(
-            "expected sqlite://PATH or sqlite::memory:, got no URL scheme".to_owned(),
+            "expected sqlite://PATH, sqlite::memory: or mongodb://…, got no URL scheme".to_owned(),
         )),
     }
 }
@@ -557,14 +577,42 @@ fn url_scheme(url: &str) -> Option<&str> {
     url.split_once(':').map(|(scheme, _)| scheme)
 }
 
-/// Opens a store from a URL; [`parse_url`] says which URLs are valid.
+/// Opens the store of service `service` from a URL; [`parse_url`] says which URLs are valid.
 ///
-/// A file store creates the file and its parent directories. Every operation a handler
-/// makes on the store is a database span in the handler's trace.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    let store: Arc<dyn Store> = match parse_url(url)? {
-        StoreLocation::SqliteMemory => Arc::new(sqlite::SqliteStore::open_in_memory().await?),
-        StoreLocation::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open(&path).await?),
+/// A file store creates the file and its parent directories. A MongoDB store uses the
+/// database the URL's path names, or one named `service`. Every operation a handler makes
+/// on the store is a database span in the handler's trace.
+pub async fn open_for(service: &str, url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let (store, system): (Arc<dyn Store>, _) = match parse_url(url)? {
+        StoreLocation::SqliteMemory => (
+            Arc::new(sqlite::SqliteStore::open_in_memory().await?),
+            "sqlite",
+        ),
+        StoreLocation::SqliteFile(path) => {
+            (Arc::new(sqlite::SqliteStore::open(&path).await?), "sqlite")
+        }
+        StoreLocation::MongoDb(url) => (
+            Arc::new(mongo::MongoStore::connect(&url, service).await?),
+            "mongodb",
+        ),
     };
-    Ok(Arc::new(traced::Traced::new(store, "sqlite")))
+    Ok(Arc::new(traced::Traced::new(store, system)))
+}
+
+/// Opens a store from a URL that says everything: a SQLite URL, or a MongoDB URL whose path
+/// names the database (tests and tools, which are no service; services use [`open_for`]).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let StoreLocation::MongoDb(url) = parse_url(url)? {
+        let named = mongodb::options::ConnectionString::parse(&url)
+            .ok()
+            .and_then(|parsed| parsed.default_database)
+            .is_some();
+        if !named {
+            return Err(StoreError::UnsupportedUrl(
+                "this MongoDB URL names no database: add it as the path (mongodb://host/NAME)"
+                    .to_owned(),
+            ));
+        }
+    }
+    open_for("", url).await
 }

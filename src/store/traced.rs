@@ -85,4 +85,9 @@ impl Store for Traced {
     fn outbox_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
         self.inner.outbox_signal()
     }
+
+    // Readiness probes belong to no trace.
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
 }

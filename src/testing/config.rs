@@ -20,17 +20,17 @@ pub const BAD: &[(&str, &str, &str)] = &[
     ("LOG_FORMAT", "xml", "LOG_FORMAT"),
     ("JWT_JWKS_REFRESH_SECS", "0", "JWT_JWKS_REFRESH_SECS"),
     ("STORE_URL", "bogus", "STORE_URL"),
-    ("STORE_URL", "mongodb://x/db", "STORE_URL"),
+    ("STORE_URL", "mongodb://x/db?tls=maybe", "STORE_URL"),
     ("JWT_JWKS_FILE", "/missing.json", "JWT_JWKS_FILE"),
 ];
 
 /// Values whose one line must also say more than the variable's name.
 pub const EXPLAINED: &[(&str, &str, &str)] = &[
-    // No MongoDB store exists yet: the line says so rather than "unsupported".
+    // A MongoDB URL the driver refuses: the line says why, never the password.
     (
         "STORE_URL",
-        "mongodb://admin:hunter2@db/users",
-        "MongoDB store is not built yet",
+        "mongodb://admin:hunter2@db/users?maxPoolSize=-1",
+        "not a valid MongoDB connection string",
     ),
     ("JWT_JWKS_FILE", "/missing.json", "cannot be read"),
 ];

@@ -35,13 +35,12 @@
 //! its own cache/config/data directories there and a kubeconfig that does not exist, so
 //! nothing here can reach a cluster or the user's helm setup.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 
 use crate::docker_lint;
-use crate::tools::{entries, pip_install, require, reuse_verified, sha256_hex};
+use crate::tools::{self, PinnedVenv, entries, require, reuse_verified, sha256_hex};
 use crate::workspace;
 use anyhow::{Context, Result, bail};
 
@@ -661,46 +660,16 @@ fn make_executable(_path: &Path) -> Result<()> {
 
 /// The venv `<repo>/.tools/helm-venv/` with [`REQUIREMENTS`]; returns its python.
 fn ensure_venv(repo_root: &Path) -> Result<PathBuf> {
-    let venv = repo_root.join(".tools").join("helm-venv");
-    let python = venv.join("bin").join("python");
-    let requirements = repo_root.join(REQUIREMENTS);
-    let wanted = sha256_hex(&requirements)?;
-    // Written last, so a venv whose install was interrupted is rebuilt.
-    let stamp = venv.join(".requirements-sha256");
-    let usable = || {
-        Command::new(&python)
-            .args(["-c", "import kubernetes_validate"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) && usable() {
-        return Ok(python);
-    }
-    if venv.exists() {
-        fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
-    }
-    require(
-        "python3",
-        "install python3 (with its venv module: `apt-get install python3-venv`)",
-    )?;
-    eprintln!("xtask: creating {} with {REQUIREMENTS}", venv.display());
-    let created = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .context("running python3 -m venv")?;
-    anyhow::ensure!(
-        created.status.success(),
-        "`python3 -m venv` failed (on Debian: `apt-get install python3-venv`):\n{}",
-        text(&created)
-    );
-    pip_install(&python, &[OsStr::new("-r"), requirements.as_os_str()])?;
-    anyhow::ensure!(
-        usable(),
-        "the venv cannot import kubernetes_validate after installing it"
-    );
-    fs::write(&stamp, &wanted).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(python)
+    tools::ensure_venv(
+        repo_root,
+        &PinnedVenv {
+            name: "helm-venv",
+            requirements: REQUIREMENTS,
+            import: "kubernetes_validate",
+            program: "python",
+            how_to_fix: "install python3 (with its venv module: `apt-get install python3-venv`)",
+        },
+    )
 }
 
 #[cfg(test)]

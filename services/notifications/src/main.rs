@@ -12,7 +12,10 @@ async fn main() -> anyhow::Result<()> {
         notifications::SERVICE,
         notifications::NotificationsSettings::from_env,
     );
-    let app = notifications::build(settings).await?;
+    let app = switchboard::startup::started_or_exit(
+        notifications::SERVICE,
+        notifications::build(settings).await,
+    );
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

@@ -9,7 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let settings =
         switchboard::startup::load_or_exit(tickets::SERVICE, tickets::TicketsSettings::from_env);
-    let app = tickets::build(settings).await?;
+    let app =
+        switchboard::startup::started_or_exit(tickets::SERVICE, tickets::build(settings).await);
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

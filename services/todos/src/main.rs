@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = switchboard::startup::load_or_exit(todos::SERVICE, |env| {
         switchboard::service::ServiceSettings::from_env(todos::SERVICE, env)
     });
-    let app = todos::build(settings).await?;
+    let app = switchboard::startup::started_or_exit(todos::SERVICE, todos::build(settings).await);
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

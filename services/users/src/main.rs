@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = switchboard::startup::load_or_exit(users::SERVICE, |env| {
         switchboard::service::ServiceSettings::from_env(users::SERVICE, env)
     });
-    let app = users::build(settings).await?;
+    let app = switchboard::startup::started_or_exit(users::SERVICE, users::build(settings).await);
     app.run_until_stopped(switchboard::shutdown::signal())
         .await?;
     Ok(())

@@ -1,4 +1,5 @@
-//! `spawn_app()`: a nats-server, a todos service on a temp-dir store, and a client.
+//! `spawn_app()`: a nats-server, a todos service on a store of its own (SQLite, or MongoDB
+//! with `SB_TEST_STORE=mongodb`), and a client.
 
 use switchboard::Bus;
 use switchboard::auth::{ADMIN_ROLE, AuthSettings};
@@ -6,6 +7,7 @@ use switchboard::bus::BusSettings;
 use switchboard::proto::todos::v1::{CreateTodoRequest, Todo, TodosClient, create_todo_reply};
 use switchboard::service::RuntimeSettings;
 use switchboard::service::ServiceSettings;
+use switchboard::testing::store::TestStore;
 use switchboard::testing::{self, NatsServer};
 use todos::Application;
 
@@ -21,16 +23,16 @@ pub struct TestApp {
     /// The bus without a token.
     pub bus: Bus,
     pub _app: Application,
-    pub _dir: tempfile::TempDir,
+    pub _store: TestStore,
 }
 
 pub async fn spawn_app() -> TestApp {
     let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = TestStore::new(todos::SERVICE);
     let settings = ServiceSettings {
         bus: BusSettings::new(server.url()),
         runtime: RuntimeSettings::default(),
-        store_url: format!("sqlite://{}", dir.path().join("todos.db").display()),
+        store_url: store.url().to_owned(),
         auth: auth_settings(),
     };
     let app = todos::build(settings).await.expect("the service starts");
@@ -43,7 +45,7 @@ pub async fn spawn_app() -> TestApp {
         admin: TodosClient::new(bus.with_bearer_token(&token("root", &[ADMIN_ROLE]))),
         bus,
         _app: app,
-        _dir: dir,
+        _store: store,
     }
 }
 

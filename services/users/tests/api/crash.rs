@@ -11,7 +11,8 @@ use switchboard::proto::users::v1::create_user_reply::Outcome;
 use switchboard::testing::eventually;
 use switchboard::{BusError, CallOptions};
 
-use crate::helpers::{PATIENCE, create_request, spawn_app};
+use crate::helpers::{PATIENCE, TestApp, create_request, spawn_app, token};
+use switchboard::auth::ADMIN_ROLE;
 
 /// Callers sending keyed commands at once, each one after the other.
 const CALLERS: usize = 16;
@@ -20,6 +21,12 @@ const STORED_BEFORE_KILL: usize = 40;
 
 #[tokio::test]
 async fn kill_9_mid_command_then_retries_with_the_same_keys_get_their_first_outcome_once() {
+    if !switchboard::testing::store::survives_killed_clients() {
+        eprintln!(
+            "skipped on SecantusDB, which stops answering after a client is killed mid-transaction"
+        );
+        return;
+    }
     let mut app = spawn_app().await;
     // Only the binary must serve: the in-process instance would take part of the load.
     app.stop().await;
@@ -68,7 +75,7 @@ async fn kill_9_mid_command_then_retries_with_the_same_keys_get_their_first_outc
         .expect("lock");
     let mut unanswered = 0;
     for (n, first) in &firsts {
-        let retried = match create(&app.users, *n, PATIENCE).await {
+        let retried = match create_until_free(&app, *n).await {
             Ok(Outcome::Created(user)) => user,
             other => panic!("command {n}: the retry must create or replay, got {other:?}"),
         };
@@ -99,6 +106,29 @@ async fn kill_9_mid_command_then_retries_with_the_same_keys_get_their_first_outc
         firsts.len(),
         "one user per command, however often it was sent"
     );
+}
+
+/// How long a retry may meet "try again": on MongoDB, a command whose transaction was open
+/// at the kill holds its records until the server aborts that transaction
+/// (`transactionLifetimeLimitSeconds`, 60 s by default), and until then the service answers
+/// 409, as for an earlier attempt still running. SQLite has no such window.
+const ORPHANED_TRANSACTION_PATIENCE: Duration = Duration::from_secs(120);
+
+/// [`create`], sent again with its key while the service answers 409 "try again" or does
+/// not answer in time; each time with a fresh token, as the wait may outlast one.
+async fn create_until_free(app: &TestApp, n: usize) -> Result<Outcome, BusError> {
+    let started = std::time::Instant::now();
+    loop {
+        let client = UsersClient::new(app.bus.with_bearer_token(&token("root", &[ADMIN_ROLE])));
+        match create(&client, n, PATIENCE).await {
+            Err(BusError::Service { code: 409, .. } | BusError::Timeout { .. })
+                if started.elapsed() < ORPHANED_TRANSACTION_PATIENCE =>
+            {
+                continue;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Sends the keyed command number `n`: one email, one key, per command.

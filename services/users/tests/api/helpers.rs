@@ -1,4 +1,5 @@
-//! `spawn_app()`: a nats-server, a users service on a temp-dir store, and a client.
+//! `spawn_app()`: a nats-server, a users service on a store of its own (SQLite, or MongoDB
+//! with `SB_TEST_STORE=mongodb`), and a client.
 
 use switchboard::Bus;
 use switchboard::auth::{ADMIN_ROLE, AuthSettings};
@@ -7,6 +8,7 @@ use switchboard::proto::users::v1::{CreateUserRequest, User, UsersClient, create
 use switchboard::service::RuntimeSettings;
 use switchboard::service::ServiceSettings;
 use switchboard::store;
+use switchboard::testing::store::TestStore;
 use switchboard::testing::{self, NatsServer};
 use users::Application;
 
@@ -20,13 +22,13 @@ pub struct TestApp {
     /// The bus without a token, for acting as someone else.
     pub bus: Bus,
     pub app: Option<Application>,
-    pub dir: tempfile::TempDir,
+    pub store: TestStore,
 }
 
 pub async fn spawn_app() -> TestApp {
     // Monitored, so a test can see what the server delivered to whom (`/connz`).
     let server = NatsServer::start_monitored();
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = TestStore::new(users::SERVICE);
     // The test client has no circuit breaker: the crash test kills the service under load
     // and then retries every command, which is the idempotency records' test, not the
     // breaker's (that one is `tests/bus/breaker.rs`).
@@ -40,7 +42,7 @@ pub async fn spawn_app() -> TestApp {
         users: UsersClient::new(bus.with_bearer_token(&token("root", &[ADMIN_ROLE]))),
         bus,
         app: None,
-        dir,
+        store,
     };
     app.app = Some(app.start_instance().await);
     app
@@ -48,11 +50,7 @@ pub async fn spawn_app() -> TestApp {
 
 impl TestApp {
     pub fn store_url(&self) -> String {
-        format!("sqlite://{}", self.store_path().display())
-    }
-
-    pub fn store_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("users.db")
+        self.store.url().to_owned()
     }
 
     pub fn settings(&self) -> ServiceSettings {
