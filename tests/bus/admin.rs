@@ -4,6 +4,8 @@
 //! releases it, so "readiness dropped while work was in flight" holds however slow the
 //! machine is.
 
+use std::time::Duration;
+
 use switchboard::CallOptions;
 use switchboard::service::RuntimeSettings;
 use switchboard::testing::eventually;
@@ -127,5 +129,74 @@ async fn health_readiness_and_metrics_then_readiness_drops_during_the_drain() {
         get(format!("{base}/healthz")).await.0,
         0,
         "the listener is closed after stop"
+    );
+}
+
+/// Readiness asks the store: with the service's MongoDB down, `/readyz` is 503 and a keyed
+/// command (which must write its idempotency record) is refused with 503, nothing written;
+/// once MongoDB is back, both recover without restarting the service.
+#[tokio::test]
+async fn readiness_and_commands_follow_the_database() {
+    let world = World::new().await;
+    // Durable commits: a killed SecantusDB otherwise loses its last ones (MongoDB on a
+    // replica set, journaled by default, does not).
+    let mut mongo = switchboard::testing::mongo::MongoServer::start_with(&["--sync-on-commit"]);
+    let url = format!(
+        "{}&serverSelectionTimeoutMS=500",
+        mongo.database_url("probe")
+    );
+    let store = switchboard::store::open(&url).await.expect("open MongoDB");
+    let settings = RuntimeSettings {
+        admin_addr: Some("127.0.0.1:0".parse().expect("an address")),
+        ..Default::default()
+    };
+    let probe = world.start_probe_with(settings, store, None).await;
+    let readyz = format!(
+        "http://{}/readyz",
+        probe.running.admin_addr().expect("an admin listener")
+    );
+    assert_eq!(get(readyz.clone()).await.0, 200, "ready with MongoDB up");
+    let client = world.probe_client();
+    let keyed = |key: &str| {
+        client.record_with(
+            echo("kept"),
+            CallOptions::default()
+                .idempotency_key(key)
+                .timeout(Duration::from_secs(5)),
+        )
+    };
+    keyed("before")
+        .await
+        .expect("a command while MongoDB is up");
+
+    mongo.kill();
+    let not_ready = eventually(PATIENCE, || async {
+        (get(readyz.clone()).await.0 == 503).then_some(())
+    })
+    .await;
+    assert!(
+        not_ready.is_some(),
+        "/readyz must turn 503 while MongoDB is down"
+    );
+    let refused = keyed("during").await.expect_err("MongoDB is down");
+    assert_eq!(
+        refused.code(),
+        switchboard::wire::ErrorCode::Overloaded,
+        "a command that cannot be stored is a 503: {refused:?}"
+    );
+
+    mongo.start_again();
+    let ready = eventually(PATIENCE, || async {
+        (get(readyz.clone()).await.0 == 200).then_some(())
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "/readyz must turn 200 once MongoDB is back"
+    );
+    let served = eventually(PATIENCE, || async { keyed("after").await.ok() }).await;
+    assert!(
+        served.is_some(),
+        "commands must be served again without a restart"
     );
 }
