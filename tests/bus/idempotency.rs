@@ -284,12 +284,10 @@ async fn expired_records_are_deleted_by_the_runtime() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let url = format!("sqlite://{}", dir.path().join("probe.db").display());
     let store = store::open(&url).await.expect("store");
-    let short = RuntimeSettings {
-        idempotency_ttl: Duration::from_millis(1),
-        ..RuntimeSettings::default()
-    };
+    // A TTL far longer than the test: the first instance's own sweeps keep the record.
+    let settings = RuntimeSettings::default();
     let first = world
-        .start_probe_with(short.clone(), store.clone(), None)
+        .start_probe_with(settings.clone(), store.clone(), None)
         .await;
     world
         .probe_client()
@@ -305,14 +303,28 @@ async fn expired_records_are_deleted_by_the_runtime() {
             .await
             .expect("reads the records")
             .records
-            .len()
     };
-    assert_eq!(records().await, 1, "the command left its record");
+    let left = records().await;
+    assert_eq!(left.len(), 1, "the command left its record");
     first.running.stop().await.expect("stops");
+    // Time passes: the record's expiry is moved into the past.
+    let mut expired = left[0].doc.clone();
+    expired.insert("expires_at".into(), serde_json::json!(1));
+    store
+        .commit(store::Transaction::new().replace(
+            "_idempotency",
+            left[0].id.clone(),
+            left[0].version,
+            expired,
+        ))
+        .await
+        .expect("expire the record");
 
     // The sweep at start deletes the record its expiry has passed.
-    let _second = world.start_probe_with(short, store.clone(), None).await;
-    switchboard::testing::eventually(PATIENCE, || async { (records().await == 0).then_some(()) })
-        .await
-        .expect("the expired record is deleted");
+    let _second = world.start_probe_with(settings, store.clone(), None).await;
+    switchboard::testing::eventually(PATIENCE, || async {
+        records().await.is_empty().then_some(())
+    })
+    .await
+    .expect("the expired record is deleted");
 }
