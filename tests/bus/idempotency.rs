@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use switchboard::service::{RunningService, RuntimeSettings};
 use switchboard::store::{Document, Query, Store, Transaction};
