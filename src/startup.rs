@@ -39,14 +39,7 @@ pub fn started_or_exit<T, E: std::error::Error>(binary: &str, started: Result<T,
     match started {
         Ok(app) => app,
         Err(error) => {
-            let mut line = error.to_string();
-            let mut cause = error.source();
-            while let Some(source) = cause {
-                line.push_str(": ");
-                line.push_str(&source.to_string());
-                cause = source.source();
-            }
-            let line = line.replace('\n', " ");
+            let line = crate::telemetry::error_chain(&error).replace('\n', " ");
             tracing::error!(binary, error = %line, "cannot start");
             eprintln!("{binary}: cannot start: {line}");
             std::process::exit(1);

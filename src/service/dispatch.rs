@@ -427,7 +427,7 @@ fn record(endpoint: &EndpointState, failure: Option<(ErrorCode, String)>, elapse
 /// Logs a failed request once, with its cause chain: internal failures as errors, failures
 /// with a cause (a downstream call's) as warnings, plain refusals at debug.
 fn log_error(subject: &str, error: &ServiceError) {
-    let Some(mut source) = std::error::Error::source(error) else {
+    let Some(source) = std::error::Error::source(error) else {
         tracing::debug!(
             subject,
             code = error.code().as_u16(),
@@ -436,12 +436,7 @@ fn log_error(subject: &str, error: &ServiceError) {
         );
         return;
     };
-    let mut chain = source.to_string();
-    while let Some(cause) = source.source() {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause;
-    }
+    let chain = crate::telemetry::error_chain(source);
     let code = error.code().as_u16();
     if error.code() == ErrorCode::Internal {
         tracing::error!(subject, code, cause = %chain, "request failed");

@@ -107,8 +107,8 @@ impl ServiceRuntime {
                 match store.check().await {
                     Ok(()) => true,
                     Err(error) => {
-                        let cause = std::error::Error::source(&error).map(ToString::to_string);
-                        tracing::warn!(%error, ?cause, "not ready: the store does not answer");
+                        let error = crate::telemetry::error_chain(&error);
+                        tracing::warn!(%error, "not ready: the store does not answer");
                         false
                     }
                 }

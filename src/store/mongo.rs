@@ -92,12 +92,17 @@ impl Drop for MongoStore {
 /// Checks a MongoDB URL without connecting: its syntax and options (no DNS lookup for
 /// `mongodb+srv://`). The error never repeats the URL, which may carry a password.
 pub fn check_url(url: &str) -> Result<(), StoreError> {
-    ConnectionString::parse(url).map(drop).map_err(|error| {
-        StoreError::UnsupportedUrl(format!(
-            "not a valid MongoDB connection string: {}",
-            redact(&error.to_string(), url)
-        ))
-    })
+    ConnectionString::parse(url)
+        .map(drop)
+        .map_err(|error| invalid_url(&error, url))
+}
+
+/// The driver's refusal of `url`, without its password.
+fn invalid_url(error: &DriverError, url: &str) -> StoreError {
+    StoreError::UnsupportedUrl(format!(
+        "not a valid MongoDB connection string: {}",
+        redact(&error.to_string(), url)
+    ))
 }
 
 /// `message` without the password of `url`, should a driver message quote it.
@@ -123,15 +128,11 @@ impl MongoStore {
     /// selection timeout, and with [`StoreError::UnsupportedUrl`] for a bad URL or a
     /// deployment without transactions (a standalone server).
     pub async fn connect(url: &str, default_database: &str) -> Result<Self, StoreError> {
-        check_url(url)?;
         let mut options = ClientOptions::parse(url)
             .await
             .map_err(|error| match *error.kind {
                 ErrorKind::DnsResolve { .. } => StoreError::Unavailable(Box::new(error)),
-                _ => StoreError::UnsupportedUrl(format!(
-                    "not a valid MongoDB connection string: {}",
-                    redact(&error.to_string(), url)
-                )),
+                _ => invalid_url(&error, url),
             })?;
         if options.server_selection_timeout.is_none() {
             options.server_selection_timeout = Some(DEFAULT_SERVER_SELECTION_TIMEOUT);
@@ -162,11 +163,6 @@ impl MongoStore {
         })
     }
 
-    /// The database this store keeps its collections in.
-    pub fn database(&self) -> &Database {
-        &self.db
-    }
-
     fn collection(&self, name: &str) -> Result<Collection<BsonDocument>, StoreError> {
         validate_name(name)?;
         Ok(self.db.collection(name))
@@ -174,9 +170,12 @@ impl MongoStore {
 
     /// Applies one write outside any transaction: a single-document operation is atomic.
     async fn write_alone(&self, write: &Write) -> Result<(), StoreError> {
-        apply(self, None, write)
+        apply(&self.db, None, write)
             .await
-            .map_err(|failed| failed.error)
+            .map_err(|failed| match failed {
+                Attempt::Transient(error) => classify(error),
+                Attempt::Failed(error) => error,
+            })
     }
 
     /// Runs the writes and outbox entries as one transaction, retried whole while the
@@ -219,9 +218,7 @@ impl MongoStore {
         outbox: &[OutboxEntry],
     ) -> Result<(), Attempt> {
         for write in writes {
-            apply(self, Some(&mut *session), write)
-                .await
-                .map_err(Attempt::from)?;
+            apply(&self.db, Some(&mut *session), write).await?;
         }
         if !outbox.is_empty() {
             let mut entries = Vec::with_capacity(outbox.len());
@@ -316,45 +313,6 @@ impl From<DriverError> for Attempt {
     }
 }
 
-/// A failed write of one record, already in the store's terms.
-struct WriteFailed {
-    error: StoreError,
-    /// The driver's error was transient: the whole transaction may be retried.
-    transient: Option<DriverError>,
-}
-
-impl From<WriteFailed> for Attempt {
-    fn from(failed: WriteFailed) -> Self {
-        match failed.transient {
-            Some(error) => Attempt::Transient(error),
-            None => Attempt::Failed(failed.error),
-        }
-    }
-}
-
-impl WriteFailed {
-    fn driver(error: DriverError, collection: &str, id: &str) -> Self {
-        if error.contains_label(TRANSIENT_TRANSACTION_ERROR) {
-            let store_error = StoreError::backend("transient transaction error");
-            return Self {
-                error: store_error,
-                transient: Some(error),
-            };
-        }
-        Self {
-            error: write_error(error, collection, id),
-            transient: None,
-        }
-    }
-
-    fn store(error: StoreError) -> Self {
-        Self {
-            error,
-            transient: None,
-        }
-    }
-}
-
 /// Commits, retrying the commit itself while its outcome is unknown. A commit whose outcome
 /// stays unknown is a backend error, never "unavailable": it may have been applied.
 async fn commit_session(session: &mut ClientSession) -> Result<(), Attempt> {
@@ -416,24 +374,30 @@ fn outbox_insert_error(error: DriverError, outbox: &[(&OutboxEntry, i64)]) -> At
     }
 }
 
-/// Applies one write, inside `session`'s transaction when there is one.
+/// Applies one write, inside `session`'s transaction when there is one. The collection
+/// names were checked by [`Store::commit`].
 async fn apply(
-    store: &MongoStore,
+    db: &Database,
     mut session: Option<&mut ClientSession>,
     write: &Write,
-) -> Result<(), WriteFailed> {
+) -> Result<(), Attempt> {
     let (collection_name, id) = match write {
         Write::Insert { collection, id, .. }
         | Write::Replace { collection, id, .. }
         | Write::Delete { collection, id, .. } => (collection.as_str(), id.as_str()),
     };
-    let collection = store
-        .collection(collection_name)
-        .map_err(WriteFailed::store)?;
-    let driver = |error| WriteFailed::driver(error, collection_name, id);
+    let collection = db.collection::<BsonDocument>(collection_name);
+    // A transient error retries the whole transaction; any other is this write's outcome.
+    let driver = |error: DriverError| {
+        if error.contains_label(TRANSIENT_TRANSACTION_ERROR) {
+            Attempt::Transient(error)
+        } else {
+            Attempt::Failed(write_error(error, collection_name, id))
+        }
+    };
     let matched = match write {
         Write::Insert { doc, .. } => {
-            let record = documents::record_document(id, 1, doc).map_err(WriteFailed::store)?;
+            let record = documents::record_document(id, 1, doc).map_err(Attempt::Failed)?;
             let insert = collection.insert_one(record);
             match session.as_deref_mut() {
                 Some(session) => insert.session(session).await,
@@ -455,10 +419,10 @@ async fn apply(
             doc,
             ..
         } => {
-            let filter = documents::record_filter(id, Some(*expected_version))
-                .map_err(WriteFailed::store)?;
+            let filter =
+                documents::record_filter(id, Some(*expected_version)).map_err(Attempt::Failed)?;
             let record = documents::record_document(id, expected_version + 1, doc)
-                .map_err(WriteFailed::store)?;
+                .map_err(Attempt::Failed)?;
             let replace = collection.replace_one(filter, record);
             match session.as_deref_mut() {
                 Some(session) => replace.session(session).await,
@@ -471,7 +435,7 @@ async fn apply(
             expected_version, ..
         } => {
             let filter =
-                documents::record_filter(id, *expected_version).map_err(WriteFailed::store)?;
+                documents::record_filter(id, *expected_version).map_err(Attempt::Failed)?;
             let delete = collection.delete_one(filter);
             match session.as_deref_mut() {
                 Some(session) => delete.session(session).await,
@@ -493,7 +457,7 @@ async fn apply(
     .map_err(driver)?
     .is_some();
     let (collection, id) = (collection_name.to_owned(), id.to_owned());
-    Err(WriteFailed::store(if exists {
+    Err(Attempt::Failed(if exists {
         StoreError::VersionConflict { collection, id }
     } else {
         StoreError::NotFound { collection, id }
@@ -528,25 +492,21 @@ async fn require_transactions(db: &Database, hosts: &str) -> Result<(), StoreErr
 /// Creates the outbox's indexes unless they exist, at every start.
 async fn prepare_outbox(outbox: &Collection<BsonDocument>) -> Result<(), StoreError> {
     let existing = index_names(outbox).await?;
-    let named = |keys: BsonDocument, name: &str| {
-        mongodb::IndexModel::builder()
-            .keys(keys)
-            .options(
-                mongodb::options::IndexOptions::builder()
-                    .name(name.to_owned())
-                    .build(),
-            )
-            .build()
-    };
     let wanted = [
-        named(doc! { "published": 1, "at": 1, "_id": 1 }, "sb_pending"),
-        named(doc! { "published_at": 1 }, "sb_published_at"),
+        ("sb_pending", doc! { "published": 1, "at": 1, "_id": 1 }),
+        ("sb_published_at", doc! { "published_at": 1 }),
     ];
     let missing: Vec<mongodb::IndexModel> = wanted
         .into_iter()
-        .filter(|model| {
-            let name = model.options.as_ref().and_then(|o| o.name.as_deref());
-            !name.is_some_and(|name| existing.iter().any(|e| e == name))
+        .filter(|(name, _)| !existing.iter().any(|e| e == name))
+        .map(|(name, keys)| {
+            let options = mongodb::options::IndexOptions::builder()
+                .name(name.to_owned())
+                .build();
+            mongodb::IndexModel::builder()
+                .keys(keys)
+                .options(options)
+                .build()
         })
         .collect();
     if !missing.is_empty() {
@@ -564,7 +524,7 @@ async fn index_names(collection: &Collection<BsonDocument>) -> Result<Vec<String
     const NAMESPACE_NOT_FOUND: i32 = 26;
     match collection.list_index_names().await {
         Ok(names) => Ok(names),
-        Err(error) if code_of(&error) == Some(NAMESPACE_NOT_FOUND) => Ok(Vec::new()),
+        Err(error) if documents::server_code(&error) == Some(NAMESPACE_NOT_FOUND) => Ok(Vec::new()),
         Err(error) => Err(classify(error)),
     }
 }
@@ -591,7 +551,7 @@ async fn watch_outbox(outbox: Collection<BsonDocument>, signal: Arc<tokio::sync:
                     }
                 }
             }
-            Err(error) if code_of(&error) == Some(CHANGE_STREAM_UNSUPPORTED) => {
+            Err(error) if documents::server_code(&error) == Some(CHANGE_STREAM_UNSUPPORTED) => {
                 tracing::warn!(
                     %error,
                     "this MongoDB deployment offers no change streams: the relay falls back to its sweep"
@@ -602,13 +562,6 @@ async fn watch_outbox(outbox: Collection<BsonDocument>, signal: Arc<tokio::sync:
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
-    }
-}
-
-fn code_of(error: &DriverError) -> Option<i32> {
-    match &*error.kind {
-        ErrorKind::Command(failure) => Some(failure.code),
-        _ => None,
     }
 }
 

@@ -152,3 +152,16 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
         })
         .as_ref()
 }
+
+/// An error and its causes on one line, `error: cause: cause`, for a log field or a
+/// message that must stay one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        line.push_str(": ");
+        line.push_str(&source.to_string());
+        cause = source.source();
+    }
+    line
+}

@@ -7,7 +7,6 @@
 //! test ends, so tests share one server per test binary ([`shared_url`]) without seeing each
 //! other's data. Tests that stop and start the server start their own ([`MongoServer`]).
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -277,11 +276,4 @@ impl Drop for TestDatabase {
             eprintln!("note: could not drop test database {}", self.name);
         }
     }
-}
-
-/// The lines a server wrote to its log so far, for a failing test's message.
-pub fn log_of(server: &MongoServer) -> Vec<String> {
-    std::fs::File::open(server.dir.join("server.log"))
-        .map(|file| BufReader::new(file).lines().map_while(Result::ok).collect())
-        .unwrap_or_default()
 }

@@ -10,10 +10,8 @@ use super::mongo::TestDatabase;
 /// A service's store for one test; its file or database goes when the value is dropped.
 pub struct TestStore {
     url: String,
-    /// The SQLite file, when the store is SQLite.
+    /// The SQLite file, alone in a directory of its own, when the store is SQLite.
     path: Option<PathBuf>,
-    /// The directory holding the file.
-    dir: Option<PathBuf>,
     /// The MongoDB database, when the store is MongoDB.
     _database: Option<TestDatabase>,
 }
@@ -29,7 +27,6 @@ impl TestStore {
             return Self {
                 url: database.url().to_owned(),
                 path: None,
-                dir: None,
                 _database: Some(database),
             };
         }
@@ -41,7 +38,6 @@ impl TestStore {
         Self {
             url: format!("sqlite://{}", path.display()),
             path: Some(path),
-            dir: Some(dir),
             _database: None,
         }
     }
@@ -59,7 +55,7 @@ impl TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
+        if let Some(dir) = self.path.as_deref().and_then(std::path::Path::parent) {
             // Best effort: a leftover temp directory is harmless.
             let _ = std::fs::remove_dir_all(dir);
         }

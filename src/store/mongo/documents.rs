@@ -259,16 +259,10 @@ pub(super) fn bson_to_json(value: Bson) -> Value {
 /// store's field indexes [`StoreError::Duplicate`] naming the field; anything else is
 /// classified by [`classify`].
 pub(super) fn write_error(error: DriverError, collection: &str, id: &str) -> StoreError {
-    let duplicate = match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(failure)) if failure.code == DUPLICATE_KEY => {
-            Some(failure.message.as_str())
-        }
-        ErrorKind::Command(failure) if failure.code == DUPLICATE_KEY => {
-            Some(failure.message.as_str())
-        }
-        _ => None,
-    };
-    match duplicate.map(duplicate_field) {
+    let duplicate = server_failure(&error)
+        .filter(|(code, _)| *code == DUPLICATE_KEY)
+        .map(|(_, message)| duplicate_field(message));
+    match duplicate {
         Some(Some(field)) => StoreError::Duplicate {
             collection: collection.to_owned(),
             field,
@@ -294,13 +288,20 @@ pub(super) fn duplicate_field(message: &str) -> Option<String> {
 /// (with the `TransientTransactionError` label) and may be retried whole.
 pub(super) const WRITE_CONFLICT: i32 = 112;
 
-/// The server's error code, when the server answered with one.
-fn server_code(error: &DriverError) -> Option<i32> {
+/// The server's error code and message, when the server answered with one.
+fn server_failure(error: &DriverError) -> Option<(i32, &str)> {
     match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(failure)) => Some(failure.code),
-        ErrorKind::Command(failure) => Some(failure.code),
+        ErrorKind::Write(WriteFailure::WriteError(failure)) => {
+            Some((failure.code, failure.message.as_str()))
+        }
+        ErrorKind::Command(failure) => Some((failure.code, failure.message.as_str())),
         _ => None,
     }
+}
+
+/// The server's error code, when the server answered with one.
+pub(super) fn server_code(error: &DriverError) -> Option<i32> {
+    server_failure(error).map(|(code, _)| code)
 }
 
 /// Any other driver error: [`StoreError::WriteConflict`] for a write conflict the retries
