@@ -43,8 +43,9 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The encoded descriptor set of the real contracts (with their imports) is kept for
     // tools that reflect over the schema at run time.
+    // With their comments: the gateway turns them into GraphQL descriptions.
     let mut with_imports = protox::Compiler::new([PROTO_ROOT])?;
-    with_imports.include_imports(true);
+    with_imports.include_imports(true).include_source_info(true);
     with_imports.open_files(&main_files)?;
     std::fs::write(
         out_dir.join("descriptor_set.bin"),

@@ -82,13 +82,13 @@ const HAND_THROUGHPUT_RATIO: f64 = 0.5;
 const WRITE_THROUGHPUT_RATIO: f64 = 0.5;
 /// The mutation the write targets answer; the todos are the token subject's, titled
 /// [`WRITE_TITLE`].
-const CREATE: &str = "mutation($o:String!,$t:String!){ createTodo(ownerId:$o, title:$t) \
+const CREATE: &str = "mutation($o:ID!,$t:String!){ createTodo(ownerId:$o, title:$t) \
                       { ... on Todo { id title } } }";
 /// The title of every todo the write targets create.
 const WRITE_TITLE: &str = "a todo the write benchmark created";
 /// The query every read target answers.
-const QUERY: &str = "query($o:String!){ todos(ownerId:$o, page:{limit:10}) \
-                     { todos { id title completed createdAt } } }";
+const QUERY: &str = "query($o:ID!){ todos(ownerId:$o, first:10) \
+                     { nodes { id title completed createdAt } } }";
 
 /// The media type the gateway answers in when the client sends no `Accept`.
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -536,7 +536,7 @@ async fn first_answer(post: &Post, reference: Option<&Value>) -> Result<(Value, 
     );
     let answer: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} answered no JSON: {text}", post.path))?;
-    let todos = answer["data"]["todos"]["todos"]
+    let todos = answer["data"]["todos"]["nodes"]
         .as_array()
         .with_context(|| format!("{} answered no todos: {text}", post.path))?;
     ensure!(

@@ -23,7 +23,10 @@ use crate::document_cache;
 /// The bounds a request must stay within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Deepest nesting of selection sets (`{ a { b } }` has depth 2).
+    /// Deepest nesting of selection sets (`{ a { b } }` has depth 2). Fields below an
+    /// introspection field (`__schema`, `__type`) do not count: they resolve in memory
+    /// without reaching a service, and the standard schema query of GraphiQL and other tools
+    /// is 13 deep. Complexity and nesting still bound them.
     pub max_depth: usize,
     /// Most fields a query may select, counting every field of every expanded fragment.
     pub max_complexity: usize,
@@ -302,7 +305,9 @@ impl Cost {
     fn add_spread(&mut self, fragment: &Cost, spread: &Spread<'_>) {
         self.fields = self.fields.saturating_add(fragment.fields);
         self.aliases = self.aliases.saturating_add(fragment.aliases);
-        self.depth = self.depth.max(spread.depth.saturating_add(fragment.depth));
+        if !spread.introspection {
+            self.depth = self.depth.max(spread.depth.saturating_add(fragment.depth));
+        }
         self.recursion = self.recursion.max(
             spread
                 .recursion
@@ -351,6 +356,8 @@ struct Spread<'a> {
     depth: u64,
     recursion: u64,
     top_level: bool,
+    /// Inside an introspection field, where depth does not count.
+    introspection: bool,
 }
 
 /// What one definition selects by itself, and the spreads it still has to add.
@@ -363,20 +370,47 @@ struct Local<'a> {
 /// Walks one definition's selection set without entering fragments. The walk recurses
 /// only into nested selection sets, which the text scan has already bounded; it still
 /// refuses to go deeper than `max_nesting` itself, so it is safe on any document.
-fn local_cost<'a>(set: &'a SelectionSet, max_nesting: usize) -> Result<Local<'a>, LimitError> {
+fn local_cost<'a>(
+    set: &'a SelectionSet,
+    introspection: bool,
+    max_nesting: usize,
+) -> Result<Local<'a>, LimitError> {
     let mut local = Local::default();
-    walk(set, 0, 0, true, max_nesting, &mut local)?;
+    let at = Position {
+        depth: 0,
+        recursion: 0,
+        top_level: true,
+        introspection,
+    };
+    walk(set, at, max_nesting, &mut local)?;
     Ok(local)
+}
+
+/// Where a selection set lies in the definition being walked.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    /// Fields above it.
+    depth: u64,
+    /// Selection sets, inline fragments and spreads around it.
+    recursion: u64,
+    /// Whether its fields are the definition's top level.
+    top_level: bool,
+    /// Whether it is below an introspection field (whose depth does not count).
+    introspection: bool,
 }
 
 fn walk<'a>(
     set: &'a SelectionSet,
-    depth: u64,
-    recursion: u64,
-    top_level: bool,
+    at: Position,
     max_nesting: usize,
     local: &mut Local<'a>,
 ) -> Result<(), LimitError> {
+    let Position {
+        depth,
+        recursion,
+        top_level,
+        introspection,
+    } = at;
     if recursion > max_nesting as u64 {
         return Err(LimitError::NestingTooDeep { max: max_nesting });
     }
@@ -392,31 +426,37 @@ fn walk<'a>(
                 if top_level {
                     local.cost.top_fields += 1;
                 }
-                local.cost.depth = local.cost.depth.max(depth + 1);
+                if !introspection {
+                    local.cost.depth = local.cost.depth.max(depth + 1);
+                }
                 if !field.selection_set.node.items.is_empty() {
-                    walk(
-                        &field.selection_set.node,
-                        depth + 1,
-                        recursion + 1,
-                        false,
-                        max_nesting,
-                        local,
-                    )?;
+                    let below = Position {
+                        depth: depth + 1,
+                        recursion: recursion + 1,
+                        top_level: false,
+                        introspection: introspection || field.name.node.starts_with("__"),
+                    };
+                    walk(&field.selection_set.node, below, max_nesting, local)?;
                 }
             }
-            Selection::InlineFragment(fragment) => walk(
-                &fragment.node.selection_set.node,
-                depth,
-                recursion + 1,
-                top_level,
-                max_nesting,
-                local,
-            )?,
+            Selection::InlineFragment(fragment) => {
+                let inside = Position {
+                    recursion: recursion + 1,
+                    ..at
+                };
+                walk(
+                    &fragment.node.selection_set.node,
+                    inside,
+                    max_nesting,
+                    local,
+                )?;
+            }
             Selection::FragmentSpread(spread) => local.spreads.push(Spread {
                 fragment: spread.node.fragment_name.node.as_str(),
                 depth,
                 recursion,
                 top_level,
+                introspection,
             }),
         }
     }
@@ -433,9 +473,12 @@ fn fragment_costs<'a>(
 ) -> Result<HashMap<&'a str, Cost>, LimitError> {
     let mut locals: HashMap<&'a str, Local<'a>> = HashMap::new();
     for (name, fragment) in &document.fragments {
+        // A fragment on an introspection type (`__Type`) selects introspection fields.
+        let introspection = fragment.node.type_condition.node.on.node.starts_with("__");
+        let set = &fragment.node.selection_set.node;
         locals.insert(
             name.as_str(),
-            local_cost(&fragment.node.selection_set.node, limits.max_nesting)?,
+            local_cost(set, introspection, limits.max_nesting)?,
         );
     }
     let mut done: HashMap<&'a str, Cost> = HashMap::with_capacity(locals.len());
@@ -514,7 +557,7 @@ fn operation_cost(
     fragments: &HashMap<&str, Cost>,
     limits: &Limits,
 ) -> Result<Cost, LimitError> {
-    let local = local_cost(&operation.selection_set.node, limits.max_nesting)?;
+    let local = local_cost(&operation.selection_set.node, false, limits.max_nesting)?;
     let mut cost = local.cost;
     for spread in &local.spreads {
         if let Some(fragment) = fragments.get(spread.fragment) {
@@ -593,8 +636,9 @@ fn ensure_codes(mut response: async_graphql::Response) -> async_graphql::Respons
 
 /// A marker on responses that come from executing an operation, as opposed to requests
 /// refused before execution. It travels in `Response::http_headers`, which the gateway
-/// never copies to clients: HTTP tells a request that could not run (400) from one whose
-/// every field failed (200, also when async-graphql then reports `data: null`).
+/// never copies to clients: HTTP tells a request that could not run (no `data` entry, and
+/// 400 with `graphql-response+json`) from one whose every field failed (200, with `data:
+/// null`).
 pub const EXECUTED: &str = "x-switchboard-executed";
 
 #[async_graphql::async_trait::async_trait]
@@ -811,6 +855,39 @@ mod tests {
             check_query(deep, limits),
             Err(LimitError::TooDeep { found: 3, max: 2 })
         );
+    }
+
+    #[test]
+    fn introspection_depth_does_not_count_but_its_fields_do() {
+        let limits = Limits {
+            max_depth: 3,
+            max_complexity: 20,
+            ..Limits::default()
+        };
+        // Nine levels below `__schema`, through a fragment as GraphiQL's query does.
+        let schema_query = "query { __schema { types { ...T } } } \
+            fragment T on __Type { fields { type { ofType { ofType { ofType { ofType { name } } } } } } }";
+        assert_eq!(check_query(schema_query, limits), Ok(()));
+        assert_eq!(
+            check_query(
+                "{ __type(name: \"Q\") { fields { type { ofType { name } } } } }",
+                limits
+            ),
+            Ok(())
+        );
+        // The same shape through ordinary fields is over the limit …
+        let ordinary = "query { users { nodes { ...T } } } \
+            fragment T on User { todos { owner { todos { id } } } }";
+        assert!(matches!(
+            check_query(ordinary, limits),
+            Err(LimitError::TooDeep { .. })
+        ));
+        // … and introspection's fields still count towards complexity.
+        let wide = format!("{{ __schema {{ types {{ {} }} }} }}", "name ".repeat(30));
+        assert!(matches!(
+            check_query(&wide, limits),
+            Err(LimitError::TooComplex { .. })
+        ));
     }
 
     #[test]

@@ -11,15 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     // `gateway print-schema` prints the SDL the contracts produce, and nothing else.
     if std::env::args().nth(1).as_deref() == Some("print-schema") {
-        let options = gateway::schema::SchemaOptions {
-            limits: Default::default(),
-            introspection: true,
-        };
-        let schema = gateway::schema::GatewaySchema::from_descriptor_set(
-            switchboard::proto::DESCRIPTOR_SET,
-            &options,
-        )?;
-        println!("{}", schema.schema.sdl());
+        let sdl = gateway::schema::GatewaySchema::sdl_of(switchboard::proto::DESCRIPTOR_SET)?;
+        print!("{sdl}");
         return Ok(());
     }
     let settings = switchboard::startup::load_or_exit("gateway", GatewaySettings::from_env);

@@ -65,7 +65,7 @@ async fn downstream_calls_inherit_the_deadline_and_trace() {
         .echo_with(
             EchoRequest {
                 text: "relay".into(),
-                forward: true,
+                forward: Some(true),
                 ..Default::default()
             },
             CallOptions::default()
@@ -103,7 +103,7 @@ async fn a_verified_token_names_the_caller_and_is_forwarded() {
         .probe_client()
         .echo_with(
             EchoRequest {
-                forward: true,
+                forward: Some(true),
                 ..Default::default()
             },
             CallOptions::default().bearer_token(&token),

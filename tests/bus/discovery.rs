@@ -98,7 +98,7 @@ async fn stats_count_requests_errors_and_processing_time() {
     }
     let _ = client
         .record(crate::helpers::EchoRequest {
-            panic: true,
+            panic: Some(true),
             ..Default::default()
         })
         .await;

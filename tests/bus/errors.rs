@@ -170,7 +170,7 @@ async fn a_panicking_handler_gets_500_and_the_service_keeps_serving() {
 
     let result = client
         .record(EchoRequest {
-            panic: true,
+            panic: Some(true),
             ..Default::default()
         })
         .await;

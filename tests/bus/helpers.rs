@@ -142,10 +142,10 @@ impl ProbeImpl {
             // The sender lives as long as the `Probe`; if it is gone, nobody waits any more.
             let _ = opened.wait_for(|open| *open).await;
         }
-        if request.panic {
+        if request.panic() {
             panic!("the probe was asked to panic");
         }
-        if request.forward {
+        if request.forward() {
             let downstream = EchoRequest {
                 text: request.text,
                 ..Default::default()

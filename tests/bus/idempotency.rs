@@ -162,7 +162,7 @@ impl Ledger {
             barrier.wait().await;
         }
         ctx.commit(tx, &outcome).await?;
-        if request.panic {
+        if request.panic() {
             panic!("dying after the commit, before the reply");
         }
         Ok(outcome)
@@ -226,7 +226,7 @@ async fn a_reply_lost_after_the_commit_is_replayed_without_running_again() {
     let client = world.probe_client();
     let dying = EchoRequest {
         text: "pay".into(),
-        panic: true,
+        panic: Some(true),
         ..Default::default()
     };
     let keyed = || CallOptions::default().idempotency_key("order-5");

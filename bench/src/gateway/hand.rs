@@ -118,7 +118,7 @@ async fn handle(State(client): State<Arc<async_nats::Client>>, body: Bytes) -> R
 /// benchmark's query selects; strings escaped by `serde_json`.
 fn answer(todos: &[Todo]) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(1_536);
-    out.extend_from_slice(br#"{"data":{"todos":{"todos":["#);
+    out.extend_from_slice(br#"{"data":{"todos":{"nodes":["#);
     for (index, todo) in todos.iter().enumerate() {
         if index > 0 {
             out.push(b',');

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, EmptySubscription, InputObject, Object, Schema, SimpleObject};
+use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -54,21 +54,11 @@ pub struct Todo {
     created_at: String,
 }
 
-/// One page of todos, shaped like the gateway's `ListTodosByOwnerReply`.
+/// One page of todos, shaped like the gateway's `TodoConnection` (its `nodes`).
 #[derive(Debug, Clone, SimpleObject)]
 struct TodoPage {
     /// The page's todos.
-    todos: Vec<Todo>,
-}
-
-/// Which page, shaped like the gateway's `PageRequest` input.
-#[derive(Debug, Clone, InputObject)]
-struct PageInput {
-    /// How many todos; 0 means the store's default.
-    #[graphql(default)]
-    limit: u32,
-    /// Cursor of the next page (unused: the benchmark reads the first page).
-    after: Option<String>,
+    nodes: Vec<Todo>,
 }
 
 /// Where the resolver gets todos from.
@@ -89,14 +79,15 @@ impl Query {
     async fn todos(
         &self,
         ctx: &async_graphql::Context<'_>,
-        owner_id: String,
-        page: Option<PageInput>,
+        owner_id: async_graphql::ID,
+        first: Option<u32>,
     ) -> async_graphql::Result<TodoPage> {
+        let owner_id = owner_id.0;
         let caller = ctx.data::<Identity>()?;
         if caller.subject != owner_id && !caller.roles.iter().any(|r| r == ADMIN_ROLE) {
             return Err("this belongs to another user".into());
         }
-        let limit = store::page_size(page.map_or(0, |p| p.limit));
+        let limit = store::page_size(first.unwrap_or(0));
         let todos = match ctx.data::<Source>()? {
             Source::Store(collection) => find_todos(collection, &owner_id, limit).await?,
             Source::Memory(todos) => todos
@@ -105,7 +96,7 @@ impl Query {
                 .cloned()
                 .collect(),
         };
-        Ok(TodoPage { todos })
+        Ok(TodoPage { nodes: todos })
     }
 }
 

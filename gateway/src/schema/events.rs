@@ -28,6 +28,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, MessageDesc
 use switchboard::auth::{ADMIN_ROLE, Caller};
 use switchboard::{contract, naming};
 
+use super::docs::Documented as _;
 use super::types::Registry;
 use super::{SchemaBuildError, values};
 use crate::dispatch::{self, RequestScope};
@@ -105,9 +106,12 @@ pub fn field(
             SubscriptionFieldFuture::new(async move {
                 let scope = ctx.data::<Arc<RequestScope>>()?.clone();
                 let argument = |field: &FieldDescriptor| {
-                    ctx.args
-                        .get(&values::graphql_name(field))
-                        .and_then(|v| v.string().ok().map(str::to_owned))
+                    match ctx.args.get(&values::graphql_name(field))?.as_value() {
+                        async_graphql::Value::String(s) => Some(s.clone()),
+                        // An `ID` may be written as an integer literal.
+                        async_graphql::Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    }
                 };
                 let (filters, expires_at) = admit(&route, &scope, argument)?;
                 let subscriber = scope
@@ -123,22 +127,28 @@ pub fn field(
         }
     })
     .description(format!(
-        "`{}` events as they happen{}.",
-        route.message.full_name(),
+        "{}\n\nDelivered as they happen{}.",
+        route.message.doc().unwrap_or_else(|| "An event.".into()),
         if route.owner.is_some() {
-            " (a user's own; any owner's for administrators)"
+            ", a user's own (any owner's for administrators)"
         } else {
             ""
         }
     ));
     for filter in route.owner.iter().chain(&route.filters) {
-        field = field.argument(
-            InputValue::new(
-                values::graphql_name(filter),
-                TypeRef::named(TypeRef::STRING),
-            )
-            .description(format!("Only events whose `{}` is this.", filter.name())),
-        );
+        let name = values::graphql_name(filter);
+        let scalar = if values::is_id(filter) {
+            TypeRef::ID
+        } else {
+            TypeRef::STRING
+        };
+        let only = format!("Only events whose `{name}` is this.");
+        let description = match filter.doc() {
+            Some(doc) => format!("{only} {doc}"),
+            None => only,
+        };
+        field =
+            field.argument(InputValue::new(name, TypeRef::named(scalar)).description(description));
     }
     Ok(field)
 }

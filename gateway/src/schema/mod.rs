@@ -3,10 +3,22 @@
 //! `graphql: { query: "…" }` or `{ mutation: "…" }` in its proto becomes a root field;
 //! messages become objects, `oneof outcome` replies unions, relations batched fields.
 //!
-//! Arguments: a request's scalar and enum fields are non-null arguments defaulting to the
-//! proto3 default (so they may be left out, as in protobuf; `optional` fields are nullable),
-//! message fields are optional input objects and repeated fields optional lists. Outputs: scalars are non-null, message
-//! fields nullable, lists non-null.
+//! The conventions that make it read like GraphQL rather than protobuf:
+//! - **Descriptions** are the proto comments ([`docs`]).
+//! - **Required arguments.** A request's scalar and enum fields are required arguments
+//!   (non-null, no default: leaving one out is a validation error before any request is
+//!   sent); fields declared proto3 `optional` are nullable arguments; message fields are
+//!   optional input objects and repeated fields optional lists.
+//! - **Identifiers.** A string field named `id`, or ending in `_id` (repeated: `_ids`), is
+//!   an `ID`, in arguments and outputs.
+//! - **Enum values** lose the prefix the protobuf style guide gives them
+//!   (`BOOKING_STATUS_PENDING` → `PENDING`).
+//! - **Paged lists** are cursor connections (`first`/`after`, `edges { node cursor }`,
+//!   `pageInfo { hasNextPage endCursor }`), mapped onto `switchboard.v1.PageRequest` and
+//!   `PageInfo` ([`routes`]).
+//!
+//! Outputs: scalars are non-null, message fields nullable, lists non-null; root fields are
+//! nullable, so one failing field leaves the others' data.
 //!
 //! - [`routes`]: root fields from annotated rpcs;
 //! - [`types`]: objects, inputs, enums, unions and scalars, registered on first use;
@@ -16,6 +28,7 @@
 //! - [`streams`]: subscription fields from server-streaming rpcs declared `subscription: "…"`;
 //! - [`values`]: GraphQL ↔ protobuf value conversion.
 
+pub mod docs;
 pub mod events;
 pub mod relations;
 pub mod routes;
@@ -71,6 +84,11 @@ pub enum SchemaBuildError {
     #[error("the schema is invalid: {0}")]
     Invalid(String),
 }
+
+/// How deep async-graphql's own depth check lets an operation go at least: the
+/// introspection query of GraphiQL (graphql-js 16) is 13 deep, tools asking for deeper
+/// type references a few more.
+const INTROSPECTION_DEPTH: usize = 20;
 
 /// Schema-wide switches.
 #[derive(Debug, Clone)]
@@ -147,7 +165,9 @@ impl GatewaySchema {
         .extension(crate::limits::LimitsExtension(options.limits))
         // A backstop: `LimitsExtension` refuses these shapes before async-graphql sees
         // them, with its own codes; async-graphql's checks guard whatever it might miss.
-        .limit_depth(options.limits.max_depth)
+        // Its depth check counts introspection fields, which `LimitsExtension` exempts:
+        // the backstop leaves room for the standard schema query (13 deep).
+        .limit_depth(options.limits.max_depth.max(INTROSPECTION_DEPTH))
         .limit_complexity(options.limits.max_complexity)
         .limit_recursive_depth(options.limits.max_nesting);
         if mutations > 0 {
@@ -181,6 +201,16 @@ impl GatewaySchema {
             relations,
             events,
         })
+    }
+
+    /// The SDL of the schema `bytes` (an encoded `FileDescriptorSet`) make, as `gateway
+    /// print-schema` prints it and `gateway/schema.graphql` records it.
+    pub fn sdl_of(bytes: &[u8]) -> Result<String, SchemaBuildError> {
+        let options = SchemaOptions {
+            limits: Limits::default(),
+            introspection: true,
+        };
+        Ok(Self::from_descriptor_set(bytes, &options)?.schema.sdl())
     }
 
     /// Every subject the schema may send to: root fields and relations.

@@ -19,9 +19,9 @@ use switchboard::Rpc;
 use switchboard::telemetry::propagation;
 use tracing::Instrument as _;
 
-use super::SchemaBuildError;
 use super::routes::rpc_of;
 use super::values;
+use super::{SchemaBuildError, docs};
 use crate::dispatch::{self, RequestScope};
 
 /// The proto option declaring relations.
@@ -51,6 +51,8 @@ pub struct RelationSpec {
     pub item_key: FieldDescriptor,
     /// The item field exposed; `None` exposes the item.
     pub item_value: Option<FieldDescriptor>,
+    /// The comment above the relation option, the field's description.
+    pub doc: Option<String>,
 }
 
 impl RelationSpec {
@@ -93,7 +95,11 @@ pub fn of_message(
     };
     list.iter()
         .filter_map(PbValue::as_message)
-        .map(|relation| resolve(pool, message, relation))
+        .enumerate()
+        .map(|(index, relation)| {
+            let doc = docs::message_option(message, extension.number(), index);
+            resolve(pool, message, relation).map(|spec| RelationSpec { doc, ..spec })
+        })
         .collect()
 }
 
@@ -156,15 +162,16 @@ fn resolve(
         reply_items,
         item_key,
         item_value,
+        doc: None,
     })
 }
 
 /// The GraphQL field resolving `spec` through the request's loader.
 pub fn field(spec: Arc<RelationSpec>, type_ref: TypeRef) -> Field {
-    let description = format!(
-        "Resolved through `{}`, batched per request.",
-        spec.method.full_name()
-    );
+    let description = spec
+        .doc
+        .clone()
+        .unwrap_or_else(|| format!("Resolved through `{}`.", spec.method.full_name()));
     Field::new(spec.field.clone(), type_ref, move |ctx| {
         let spec = spec.clone();
         FieldFuture::new(async move {

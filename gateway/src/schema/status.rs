@@ -53,23 +53,38 @@ pub fn subscription_root() -> (Subscription, Object) {
             ))
         })
     })
-    .argument(InputValue::new("everyMs", TypeRef::named_nn(TypeRef::INT)).default_value(5000))
+    .argument(
+        InputValue::new("everyMs", TypeRef::named_nn(TypeRef::INT))
+            .default_value(5000)
+            .description("Milliseconds between two reports."),
+    )
     .description("The gateway's readiness, now and then every `everyMs` (administrators only).");
-    let object = ["ready", "natsConnected", "missing"].into_iter().fold(
+    let fields = [
+        ("ready", "Whether the gateway can serve every field now."),
+        ("natsConnected", "Whether the gateway is connected to NATS."),
+        (
+            "missing",
+            "The subjects the schema needs that no service answers.",
+        ),
+    ];
+    let object = fields.into_iter().fold(
         Object::new("Readiness").description("Whether every subject the schema needs is served."),
-        |object, name| {
+        |object, (name, description)| {
             let ty = if name == "missing" {
                 TypeRef::named_nn_list_nn(TypeRef::STRING)
             } else {
                 TypeRef::named_nn(TypeRef::BOOLEAN)
             };
-            object.field(Field::new(name, ty, move |ctx| {
-                let value = match ctx.parent_value.as_value() {
-                    Some(GqlValue::Object(fields)) => fields.get(name).cloned(),
-                    _ => None,
-                };
-                FieldFuture::Value(value.map(FieldValue::value))
-            }))
+            object.field(
+                Field::new(name, ty, move |ctx| {
+                    let value = match ctx.parent_value.as_value() {
+                        Some(GqlValue::Object(fields)) => fields.get(name).cloned(),
+                        _ => None,
+                    };
+                    FieldFuture::Value(value.map(FieldValue::value))
+                })
+                .description(description),
+            )
         },
     );
     (Subscription::new("Subscription").field(field), object)

@@ -12,9 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_graphql::dynamic::{
-    FieldValue, InputValue, SubscriptionField, SubscriptionFieldFuture, TypeRef,
-};
+use async_graphql::dynamic::{FieldValue, SubscriptionField, SubscriptionFieldFuture, TypeRef};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use prost::Message as _;
@@ -22,6 +20,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use switchboard::auth::Caller;
 use switchboard::{CallOptions, Rpc};
 
+use super::docs::Documented as _;
 use super::types::Registry;
 use super::{SchemaBuildError, routes, values};
 use crate::dispatch::{self, RequestScope};
@@ -112,15 +111,12 @@ pub fn field(
                 }))
             })
         }
-    })
-    .description(format!("`{}`, as it streams.", route.method.full_name()));
+    });
+    if let Some(doc) = route.method.doc() {
+        field = field.description(doc);
+    }
     for input in route.method.input().fields() {
-        let mut argument =
-            InputValue::new(values::graphql_name(&input), registry.input_ref(&input)?);
-        if let Some(default) = values::default_input(&input) {
-            argument = argument.default_value(default);
-        }
-        field = field.argument(argument);
+        field = field.argument(registry.input_value(&input)?);
     }
     Ok(field)
 }

@@ -1,20 +1,25 @@
 //! GraphQL types for proto messages and enums, registered on first use.
 //!
 //! Output objects are named after their message (`User`); input objects get an `Input`
-//! suffix (`PageRequestInput`); a reply that is only a `oneof outcome` becomes a union
-//! named after the reply with `Reply` replaced by `Result` (`CreateUserResult`). Two proto
-//! types that would take the same GraphQL name are refused, naming both.
+//! suffix (`FaultsInput`); a reply that is only a `oneof outcome` becomes a union named
+//! after the reply with `Reply` replaced by `Result` (`CreateUserResult`); a paged list of
+//! `Todo`s becomes `TodoConnection` with `TodoEdge`s and the shared `PageInfo` (the
+//! cursor connection convention). Two proto types that would take the same GraphQL name
+//! are refused, naming both. Every type, field, argument and enum value is described by
+//! its proto comment ([`docs`](super::docs)).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::Value as GqlValue;
 use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, InputObject, InputValue, Object, Scalar, TypeRef, Union,
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, Scalar,
+    TypeRef, Union,
 };
 use prost_reflect::{DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::SchemaBuildError;
+use super::docs::Documented as _;
 use super::relations::{self, RelationSpec};
 use super::values::{self, TIMESTAMP};
 
@@ -26,6 +31,8 @@ pub const INT64: &str = "Int64";
 pub const UINT64: &str = "UInt64";
 /// `Base64`: bytes as standard base64.
 pub const BASE64: &str = "Base64";
+/// The connection convention's page information, shared by every connection.
+pub const PAGE_INFO: &str = "PageInfo";
 
 /// Everything registered so far, to be handed to the schema builder.
 pub struct Registry {
@@ -47,6 +54,8 @@ pub struct Registry {
     pub relations: Vec<Arc<RelationSpec>>,
     /// The pool relations name their rpcs in.
     pool: prost_reflect::DescriptorPool,
+    /// Whether `PageInfo` is registered.
+    page_info_registered: bool,
 }
 
 impl Registry {
@@ -62,6 +71,7 @@ impl Registry {
             unions: Vec::new(),
             relations: Vec::new(),
             pool,
+            page_info_registered: false,
         }
     }
 
@@ -116,7 +126,11 @@ impl Registry {
                 field.full_name()
             )));
         }
-        let name = self.output_named(&field.kind(), field.full_name())?;
+        let name = if values::is_id(field) {
+            TypeRef::ID.to_string()
+        } else {
+            self.output_named(&field.kind(), field.full_name())?
+        };
         Ok(if field.is_list() {
             TypeRef::named_nn_list_nn(name)
         } else if field.supports_presence() {
@@ -133,21 +147,18 @@ impl Registry {
             return Ok(name);
         }
         self.claim(&name, message.full_name())?;
-        let mut object = Object::new(&name).description(format!("`{}`", message.full_name()));
+        let mut object = described(Object::new(&name), message.doc(), Object::description);
         for field in message.fields() {
             let type_ref = self.output_ref(&field)?;
             let descriptor = field.clone();
-            object = object.field(Field::new(
-                values::graphql_name(&field),
-                type_ref,
-                move |ctx| {
-                    let value = ctx
-                        .parent_value
-                        .try_downcast_ref::<DynamicMessage>()
-                        .map(|parent| values::field_output(parent, &descriptor));
-                    FieldFuture::Value(value.unwrap_or_default())
-                },
-            ));
+            let output = Field::new(values::graphql_name(&field), type_ref, move |ctx| {
+                let value = ctx
+                    .parent_value
+                    .try_downcast_ref::<DynamicMessage>()
+                    .map(|parent| values::field_output(parent, &descriptor));
+                FieldFuture::Value(value.unwrap_or_default())
+            });
+            object = object.field(described(output, field.doc(), Field::description));
         }
         for spec in relations::of_message(&self.pool, message)? {
             let target = self.output_named(&spec.value_kind(), &spec.field)?;
@@ -176,10 +187,8 @@ impl Registry {
             return Ok(name);
         }
         self.claim(&name, reply.full_name())?;
-        let mut union = Union::new(&name).description(format!(
-            "The outcomes of `{}`: exactly one of them.",
-            reply.full_name()
-        ));
+        let mut union = Union::new(&name);
+        let mut cases = Vec::new();
         let mut members = HashSet::new();
         for case in outcome.fields() {
             let Kind::Message(message) = case.kind() else {
@@ -195,8 +204,14 @@ impl Registry {
                     reply.full_name()
                 )));
             }
+            cases.push(match case.doc() {
+                Some(doc) => format!("- `{member}`: {doc}"),
+                None => format!("- `{member}`"),
+            });
             union = union.possible_type(member);
         }
+        let lead = reply.doc().unwrap_or_else(|| "The outcome.".into());
+        union = union.description(format!("{lead} Exactly one of:\n{}", cases.join("\n")));
         self.unions.push(union);
         Ok(name)
     }
@@ -208,14 +223,26 @@ impl Registry {
             return Ok(name);
         }
         self.claim(&name, descriptor.full_name())?;
+        let items = descriptor.values().map(|value| {
+            let item = EnumItem::new(values::enum_value_name(&value));
+            described(item, value.doc(), EnumItem::description)
+        });
+        let enumeration = Enum::new(&name).items(items);
         self.enums
-            .push(Enum::new(&name).items(descriptor.values().map(|v| v.name().to_string())));
+            .push(described(enumeration, descriptor.doc(), Enum::description));
         Ok(name)
     }
 
-    /// The input type reference of request field `field` (see the module docs of
-    /// `schema` for which arguments are required).
-    pub fn input_ref(&mut self, field: &FieldDescriptor) -> Result<TypeRef, SchemaBuildError> {
+    /// The argument (or input object field) for request field `field`, described by its
+    /// comment.
+    pub fn input_value(&mut self, field: &FieldDescriptor) -> Result<InputValue, SchemaBuildError> {
+        let value = InputValue::new(values::graphql_name(field), self.input_ref(field)?);
+        Ok(described(value, field.doc(), InputValue::description))
+    }
+
+    /// The input type reference of request field `field`: required unless it is a list, a
+    /// message, or declared `optional` (see the module docs of `schema`).
+    fn input_ref(&mut self, field: &FieldDescriptor) -> Result<TypeRef, SchemaBuildError> {
         if field.is_map() {
             return Err(SchemaBuildError::Unsupported(format!(
                 "{}: map fields are not supported as GraphQL input",
@@ -223,6 +250,7 @@ impl Registry {
             )));
         }
         let name = match field.kind() {
+            Kind::String if values::is_id(field) => TypeRef::ID.to_string(),
             Kind::Message(message) if message.full_name() == TIMESTAMP => DATE_TIME.to_string(),
             Kind::Message(message) => self.input_object(&message)?,
             Kind::Enum(descriptor) => self.enumeration(&descriptor)?,
@@ -244,16 +272,159 @@ impl Registry {
             return Ok(name);
         }
         self.claim(&name, message.full_name())?;
-        let mut input = InputObject::new(&name).description(format!("`{}`", message.full_name()));
+        let mut input = described(
+            InputObject::new(&name),
+            message.doc(),
+            InputObject::description,
+        );
         for field in message.fields() {
-            let mut value = InputValue::new(values::graphql_name(&field), self.input_ref(&field)?);
-            if let Some(default) = values::default_input(&field) {
-                value = value.default_value(default);
-            }
-            input = input.field(value);
+            input = input.field(self.input_value(&field)?);
         }
         self.inputs.push(input);
         Ok(name)
+    }
+}
+
+impl Registry {
+    /// Registers `<Node>Connection` and `<Node>Edge` for a paged list of `node`s (and
+    /// `PageInfo`, once) and returns the connection's name. A node's cursor is its `id`:
+    /// the paging contract continues a list after the item whose id it is given.
+    pub fn connection(&mut self, node: &MessageDescriptor) -> Result<String, SchemaBuildError> {
+        let node_name = self.object(node)?;
+        let name = format!("{node_name}Connection");
+        let edge = format!("{node_name}Edge");
+        if self.names.get(&name).map(String::as_str) == Some(node.full_name()) {
+            return Ok(name);
+        }
+        self.claim(&name, node.full_name())?;
+        self.claim(&edge, node.full_name())?;
+        self.claim(PAGE_INFO, "the cursor connection convention's PageInfo")?;
+        if !self.page_info_registered {
+            self.page_info_registered = true;
+            self.objects.push(page_info());
+        }
+        let edges = Field::new("edges", TypeRef::named_nn_list_nn(&edge), |ctx| {
+            let edges = ctx
+                .parent_value
+                .try_downcast_ref::<Connection>()
+                .map(|c| FieldValue::list(c.edges.iter().map(|e| FieldValue::borrowed_any(e))));
+            FieldFuture::Value(edges.ok())
+        })
+        .description("One edge per item of this page, in order.");
+        let nodes = Field::new("nodes", TypeRef::named_nn_list_nn(&node_name), |ctx| {
+            let nodes = ctx.parent_value.try_downcast_ref::<Connection>().map(|c| {
+                FieldValue::list(c.edges.iter().map(|e| FieldValue::borrowed_any(&e.node)))
+            });
+            FieldFuture::Value(nodes.ok())
+        })
+        .description("The items of this page, in order (the edges' nodes, without cursors).");
+        let page = Field::new("pageInfo", TypeRef::named_nn(PAGE_INFO), |ctx| {
+            let connection = ctx.parent_value.try_downcast_ref::<Connection>();
+            FieldFuture::Value(connection.ok().map(|c| FieldValue::borrowed_any(c)))
+        })
+        .description("Where this page stands in the list.");
+        self.objects.push(
+            Object::new(&name)
+                .description(format!("A page of `{node_name}` items, ordered by id."))
+                .field(edges)
+                .field(nodes)
+                .field(page),
+        );
+        let edge_node = Field::new("node", TypeRef::named_nn(&node_name), |ctx| {
+            let node = ctx
+                .parent_value
+                .try_downcast_ref::<Edge>()
+                .map(|e| FieldValue::borrowed_any(&e.node));
+            FieldFuture::Value(node.ok())
+        })
+        .description("The item.");
+        let cursor = Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), |ctx| {
+            let cursor = ctx
+                .parent_value
+                .try_downcast_ref::<Edge>()
+                .map(|e| FieldValue::value(e.cursor.clone()));
+            FieldFuture::Value(cursor.ok())
+        })
+        .description("Pass as `after` for the items that follow this one.");
+        self.objects.push(
+            Object::new(&edge)
+                .description(format!("A `{node_name}` in a connection, with its cursor."))
+                .field(edge_node)
+                .field(cursor),
+        );
+        Ok(name)
+    }
+}
+
+/// One page of a paged list, as a connection field resolves it.
+pub struct Connection {
+    /// The page's items with their cursors.
+    pub edges: Vec<Edge>,
+    /// Whether more items follow the last one.
+    pub has_next_page: bool,
+}
+
+/// An item of a [`Connection`].
+pub struct Edge {
+    /// The item.
+    pub node: DynamicMessage,
+    /// Its cursor: its id.
+    pub cursor: String,
+}
+
+/// `PageInfo`, read from the [`Connection`] it belongs to.
+fn page_info() -> Object {
+    fn read<T>(
+        ctx: &async_graphql::dynamic::ResolverContext<'_>,
+        f: impl Fn(&Connection) -> T,
+    ) -> Option<T> {
+        ctx.parent_value
+            .try_downcast_ref::<Connection>()
+            .ok()
+            .map(f)
+    }
+    let flag = |name: &str, description: &str, f: fn(&Connection) -> bool| {
+        Field::new(name, TypeRef::named_nn(TypeRef::BOOLEAN), move |ctx| {
+            FieldFuture::Value(read(&ctx, f).map(FieldValue::value))
+        })
+        .description(description)
+    };
+    let cursor = |name: &str, description: &str, f: fn(&Connection) -> Option<&Edge>| {
+        Field::new(name, TypeRef::named(TypeRef::STRING), move |ctx| {
+            let cursor = read(&ctx, |c| f(c).map(|e| FieldValue::value(e.cursor.clone())));
+            FieldFuture::Value(cursor.flatten())
+        })
+        .description(description)
+    };
+    Object::new(PAGE_INFO)
+        .description("Where a page stands in its list (the cursor connection convention).")
+        .field(flag(
+            "hasNextPage",
+            "Whether more items follow this page: ask again with `after: endCursor`.",
+            |c| c.has_next_page,
+        ))
+        .field(flag(
+            "hasPreviousPage",
+            "Always false: lists are paged forwards only.",
+            |_| false,
+        ))
+        .field(cursor(
+            "startCursor",
+            "The first item's cursor; null on an empty page.",
+            |c| c.edges.first(),
+        ))
+        .field(cursor(
+            "endCursor",
+            "The last item's cursor; null on an empty page.",
+            |c| c.edges.last(),
+        ))
+}
+
+/// `target` with `doc` as its description, when there is one.
+fn described<T>(target: T, doc: Option<String>, describe: fn(T, String) -> T) -> T {
+    match doc {
+        Some(doc) => describe(target, doc),
+        None => target,
     }
 }
 

@@ -12,8 +12,10 @@ use std::borrow::Cow;
 use async_graphql::dynamic::FieldValue;
 use async_graphql::{Name, Value as GqlValue};
 use base64::Engine;
-use heck::ToLowerCamelCase;
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value as PbValue};
+use heck::{ToLowerCamelCase, ToShoutySnakeCase};
+use prost_reflect::{
+    DynamicMessage, EnumValueDescriptor, FieldDescriptor, Kind, MessageDescriptor, Value as PbValue,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -25,26 +27,29 @@ pub fn graphql_name(field: &FieldDescriptor) -> String {
     field.name().to_lower_camel_case()
 }
 
-/// The GraphQL default of an argument for `field`: the proto3 default of a singular
-/// scalar or enum (so it may be left out, as in protobuf), none for the rest.
-pub fn default_input(field: &FieldDescriptor) -> Option<GqlValue> {
-    if field.is_list() || field.supports_presence() {
-        return None;
+/// Whether `field` is an identifier, typed `ID` in GraphQL: a string field named `id`, or
+/// ending in `_id` (`owner_id`), or a repeated one ending in `_ids`.
+pub fn is_id(field: &FieldDescriptor) -> bool {
+    let name = field.name();
+    matches!(field.kind(), Kind::String)
+        && (name == "id" || name.ends_with("_id") || (field.is_list() && name.ends_with("_ids")))
+}
+
+/// The GraphQL name of an enum value: the proto name without the prefix the protobuf style
+/// guide gives every value of an enum (`BOOKING_STATUS_PENDING` of `BookingStatus` →
+/// `PENDING`). The prefix is dropped only when every value of the enum has it and what
+/// remains is a name, so two values never take one GraphQL name.
+pub fn enum_value_name(value: &EnumValueDescriptor) -> String {
+    let prefix = format!("{}_", value.parent_enum().name().to_shouty_snake_case());
+    let strippable = |name: &str| {
+        name.strip_prefix(&prefix)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic()))
+    };
+    let all_prefixed = value.parent_enum().values().all(|v| strippable(v.name()));
+    match value.name().strip_prefix(&prefix) {
+        Some(rest) if all_prefixed => rest.to_string(),
+        _ => value.name().to_string(),
     }
-    Some(match field.kind() {
-        Kind::String => GqlValue::String(String::new()),
-        Kind::Bytes => GqlValue::String(String::new()),
-        Kind::Bool => GqlValue::Boolean(false),
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
-            GqlValue::from(0)
-        }
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
-            GqlValue::String("0".into())
-        }
-        Kind::Float | Kind::Double => GqlValue::from(0.0),
-        Kind::Enum(descriptor) => GqlValue::Enum(Name::new(descriptor.default_value().name())),
-        Kind::Message(_) => return None,
-    })
 }
 
 /// A request field's value is not acceptable; the message names the argument.
@@ -111,6 +116,9 @@ fn single_input(
     Ok(match kind {
         Kind::String => match value {
             GqlValue::String(s) => PbValue::String(s.clone()),
+            // An `ID` may be written as an integer literal; validation lets numbers
+            // through only for `ID`s.
+            GqlValue::Number(n) => PbValue::String(n.to_string()),
             _ => return Err(wrong("a string")),
         },
         Kind::Bool => match value {
@@ -158,7 +166,8 @@ fn single_input(
                 return Err(wrong("an enum value"));
             };
             let number = descriptor
-                .get_value_by_name(item.as_str())
+                .values()
+                .find(|v| enum_value_name(v) == item.as_str())
                 .ok_or_else(|| wrong("a known enum value"))?
                 .number();
             PbValue::EnumNumber(number)
@@ -255,7 +264,7 @@ fn plain_output(kind: &Kind, value: &PbValue) -> Option<FieldValue<'static>> {
         }
         (Kind::Enum(descriptor), PbValue::EnumNumber(number)) => descriptor
             .get_value(*number)
-            .and_then(|v| plain(GqlValue::Enum(Name::new(v.name())))),
+            .and_then(|v| plain(GqlValue::Enum(Name::new(enum_value_name(&v))))),
         (_, PbValue::Bool(b)) => plain(GqlValue::Boolean(*b)),
         (_, PbValue::I32(n)) => plain(GqlValue::from(*n)),
         (_, PbValue::U32(n)) => plain(GqlValue::from(*n)),

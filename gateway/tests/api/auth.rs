@@ -14,7 +14,7 @@ use crate::helpers::{Options, TestSystem, spawn_system_with};
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "switchboard";
-const QUERY: &str = "{ users { page { next } } }";
+const QUERY: &str = "{ users { pageInfo { hasNextPage } } }";
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(

@@ -21,14 +21,14 @@ async fn fifty_todos_with_their_owners_cost_one_users_request() {
 
     let reply = system
         .graphql(
-            "{ users(page: { limit: 100 }) { users { id todos { title owner { id email } } } } }",
+            "{ users(first: 100) { nodes { id todos { title owner { id email } } } } }",
             json!({}),
             Some(&admin()),
         )
         .await;
 
     assert!(reply.error_codes().is_empty(), "{}", reply.body);
-    let users = reply.json()["data"]["users"]["users"]
+    let users = reply.json()["data"]["users"]["nodes"]
         .as_array()
         .cloned()
         .expect("users");

@@ -9,12 +9,12 @@ use crate::helpers::{PATIENCE, TestSystem, admin, spawn_system};
 async fn todo_count(system: &TestSystem, owner: &str) -> usize {
     let reply = system
         .graphql(
-            "query($o: String!) { todos(ownerId: $o) { todos { id } } }",
+            "query($o: ID!) { todos(ownerId: $o) { nodes { id } } }",
             json!({ "o": owner }),
             Some(&admin()),
         )
         .await;
-    reply.json()["data"]["todos"]["todos"]
+    reply.json()["data"]["todos"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("no todos list: {}", reply.body))
         .len()
@@ -24,7 +24,7 @@ async fn todo_count(system: &TestSystem, owner: &str) -> usize {
 async fn delete_user(system: &TestSystem, user: &str) {
     let reply = system
         .graphql(
-            "mutation($id: String!) { deleteUser(id: $id) { __typename ... on UserDeleted { id } } }",
+            "mutation($id: ID!) { deleteUser(id: $id) { __typename ... on UserDeleted { id } } }",
             json!({ "id": user }),
             Some(&admin()),
         )

@@ -15,7 +15,7 @@ async fn another_users_todos_are_forbidden() {
 
     let reply = system
         .graphql(
-            "query($owner: String!) { todos(ownerId: $owner) { todos { title } } }",
+            "query($owner: ID!) { todos(ownerId: $owner) { nodes { title } } }",
             json!({ "owner": ada }),
             Some(&token(&bob, &[])),
         )
@@ -29,7 +29,7 @@ async fn another_users_todos_are_forbidden() {
 async fn deleting_a_user_without_the_admin_role_is_forbidden() {
     let system = spawn_system().await;
     let ada = system.create_user("ada@example.org").await;
-    let query = "mutation($id: String!) { deleteUser(id: $id) { __typename } }";
+    let query = "mutation($id: ID!) { deleteUser(id: $id) { __typename } }";
 
     let as_ada = system
         .graphql(query, json!({ "id": ada }), Some(&token(&ada, &[])))
@@ -51,7 +51,7 @@ async fn anonymous_requests_reach_only_public_fields() {
 
     let reply = system
         .graphql(
-            "{ users { users { id } } probeEcho(text: \"public\") { ... on Echoed { text } } }",
+            "{ users { nodes { id } } probeEcho(text: \"public\") { ... on Echoed { text } } }",
             json!({}),
             None,
         )
@@ -93,7 +93,7 @@ async fn a_stopped_service_is_unavailable_quickly_and_other_fields_still_resolve
 
     let reply = system
         .graphql(
-            "query($id: String!) { user(id: $id) { ... on User { email } } todos(ownerId: $id) { todos { id } } }",
+            "query($id: ID!) { user(id: $id) { ... on User { email } } todos(ownerId: $id) { nodes { id } } }",
             json!({ "id": ada }),
             Some(&token(&ada, &[])),
         )

@@ -8,7 +8,7 @@ use crate::helpers::{
 };
 
 const CREATE_USER: &str = "mutation($email: String!) { createUser(email: $email, displayName: \"Ada\") { __typename ... on User { id email } } }";
-const CREATE_TODO: &str = "mutation($owner: String!, $title: String!) { createTodo(ownerId: $owner, title: $title) { __typename ... on Todo { id title } } }";
+const CREATE_TODO: &str = "mutation($owner: ID!, $title: String!) { createTodo(ownerId: $owner, title: $title) { __typename ... on Todo { id title } } }";
 
 async fn post_with_key(
     system: &TestSystem,
@@ -31,12 +31,12 @@ async fn post_with_key(
 async fn emails(system: &TestSystem) -> Vec<String> {
     let reply = system
         .graphql(
-            "{ users(page: { limit: 100 }) { users { email } } }",
+            "{ users(first: 100) { nodes { email } } }",
             json!({}),
             Some(&admin()),
         )
         .await;
-    reply.json()["data"]["users"]["users"]
+    reply.json()["data"]["users"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("users: {}", reply.body))
         .iter()
@@ -119,13 +119,13 @@ async fn a_retried_create_todo_returns_the_first_todo_and_creates_one() {
     assert_eq!(changed.error_codes(), ["CONFLICT"], "{}", changed.body);
     let listed = system
         .graphql(
-            "query($owner: String!) { todos(ownerId: $owner) { todos { id } } }",
+            "query($owner: ID!) { todos(ownerId: $owner) { nodes { id } } }",
             json!({ "owner": ada }),
             Some(&bearer),
         )
         .await;
     assert_eq!(
-        listed.json()["data"]["todos"]["todos"],
+        listed.json()["data"]["todos"]["nodes"],
         json!([{ "id": todo["id"] }]),
         "{}",
         listed.body
@@ -137,7 +137,10 @@ async fn keys_on_queries_malformed_keys_and_keys_for_several_fields_are_refused(
     let system = spawn_system().await;
     let both = "mutation { a: createUser(email: \"a@example.org\", displayName: \"A\") { __typename } b: createUser(email: \"b@example.org\", displayName: \"B\") { __typename } }";
     let cases = [
-        ("{ users { page { next } } }", "query-key".to_string()),
+        (
+            "{ users { pageInfo { hasNextPage } } }",
+            "query-key".to_string(),
+        ),
         (CREATE_USER, "has space".to_string()),
         (CREATE_USER, "k".repeat(256)),
         (CREATE_USER, "\"\"".to_string()),

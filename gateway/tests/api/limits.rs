@@ -20,11 +20,11 @@ pub fn over_the_limits(max_nesting: usize) -> Vec<(String, &'static str)> {
     let brackets = max_nesting + 1;
     vec![
         (
-            "{ users { users { todos { owner { todos { id } } } } } }".into(),
+            "{ users { nodes { todos { owner { todos { id } } } } } }".into(),
             "QUERY_TOO_DEEP",
         ),
         (
-            "{ users { users { id email displayName createdAt todos { id title completed ownerId createdAt completedAt } } } }".into(),
+            "{ users { nodes { id email displayName createdAt todos { id title completed ownerId createdAt completedAt } } } }".into(),
             "QUERY_TOO_COMPLEX",
         ),
         (
@@ -32,11 +32,11 @@ pub fn over_the_limits(max_nesting: usize) -> Vec<(String, &'static str)> {
             "QUERY_TOO_COMPLEX",
         ),
         (
-            "{ a: users { page { next } } b: users { page { next } } c: users { page { next } } }".into(),
+            "{ a: users { pageInfo { hasNextPage } } b: users { pageInfo { hasNextPage } } c: users { pageInfo { hasNextPage } } }".into(),
             "TOO_MANY_ALIASES",
         ),
         (
-            "{ users { page { next } } todos { page { next } } user { __typename } todo { __typename } }".into(),
+            "{ users { pageInfo { hasNextPage } } todos { pageInfo { hasNextPage } } user { __typename } todo { __typename } }".into(),
             "TOO_MANY_ROOT_FIELDS",
         ),
         (
@@ -66,7 +66,7 @@ async fn each_limit_is_enforced_with_its_own_code() {
         assert_eq!(reply.error_codes(), [code], "{}", reply.body);
     }
     let within = system
-        .graphql("{ users { users { id } } }", json!({}), Some(&admin()))
+        .graphql("{ users { nodes { id } } }", json!({}), Some(&admin()))
         .await;
     assert_eq!(within.status, 200, "{}", within.body);
 }
@@ -75,8 +75,8 @@ async fn each_limit_is_enforced_with_its_own_code() {
 async fn a_body_over_the_limit_gets_413() {
     let system = system_with_limits(Limits::default()).await;
     let padding = " ".repeat(4096);
-    let body =
-        json!({ "query": format!("{{ users {{ page {{ next }} }} {padding}}}") }).to_string();
+    let body = json!({ "query": format!("{{ users {{ pageInfo {{ hasNextPage }} }} {padding}}}") })
+        .to_string();
 
     let reply = http(
         "POST",
@@ -88,7 +88,11 @@ async fn a_body_over_the_limit_gets_413() {
 
     assert_eq!(reply.status, 413, "{}", reply.body);
     let after = system
-        .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
+        .graphql(
+            "{ users { pageInfo { hasNextPage } } }",
+            json!({}),
+            Some(&admin()),
+        )
         .await;
     assert_eq!(after.status, 200, "the gateway keeps serving");
 }

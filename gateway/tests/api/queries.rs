@@ -13,7 +13,7 @@ async fn a_user_signs_up_adds_todos_and_reads_them_back_with_relations() {
 
     let done = system
         .graphql(
-            "mutation($id: String!) { completeTodo(id: $id) { __typename ... on Todo { completed completedAt } } }",
+            "mutation($id: ID!) { completeTodo(id: $id) { __typename ... on Todo { completed completedAt } } }",
             json!({ "id": first }),
             Some(&token(&ada, &[])),
         )
@@ -27,7 +27,7 @@ async fn a_user_signs_up_adds_todos_and_reads_them_back_with_relations() {
 
     let reply = system
         .graphql(
-            r#"query($id: String!) {
+            r#"query($id: ID!) {
                 user(id: $id) {
                     __typename
                     ... on User { email displayName createdAt todos { title completed owner { email } } }
@@ -86,7 +86,7 @@ async fn outcomes_are_union_members() {
 }
 
 #[tokio::test]
-async fn paging_arguments_are_input_objects() {
+async fn lists_are_cursor_connections_paged_with_first_and_after() {
     let system = spawn_system().await;
     for n in 0..3 {
         system.create_user(&format!("u{n}@example.org")).await;
@@ -94,18 +94,48 @@ async fn paging_arguments_are_input_objects() {
 
     let reply = system
         .graphql(
-            "{ users(page: { limit: 2 }) { users { email } page { next } } }",
+            "{ users(first: 2) { edges { cursor node { id email } } pageInfo { hasNextPage endCursor } } }",
             json!({}),
             Some(&admin()),
         )
         .await;
 
     let page = &reply.json()["data"]["users"];
+    let edges = page["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 2, "{}", reply.body);
+    for edge in edges {
+        assert_eq!(edge["cursor"], edge["node"]["id"], "{}", reply.body);
+    }
+    assert_eq!(page["pageInfo"]["hasNextPage"], true, "{}", reply.body);
+    let end = &page["pageInfo"]["endCursor"];
+    assert_eq!(end, &edges[1]["cursor"], "{}", reply.body);
+
+    // The next page starts after the end cursor and holds the third user, last.
+    let next = system
+        .graphql(
+            "query($after: String) { users(first: 2, after: $after) { nodes { id email } pageInfo { hasNextPage endCursor } } }",
+            json!({ "after": end }),
+            Some(&admin()),
+        )
+        .await;
+    let page = &next.json()["data"]["users"];
+    let nodes = page["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 1, "{}", next.body);
+    assert_eq!(page["pageInfo"]["hasNextPage"], false, "{}", next.body);
     assert_eq!(
-        page["users"].as_array().map(Vec::len),
-        Some(2),
+        page["pageInfo"]["endCursor"], nodes[0]["id"],
         "{}",
-        reply.body
+        next.body
     );
-    assert!(page["page"]["next"].as_str().is_some_and(|n| !n.is_empty()));
+    let mut emails: Vec<&str> = edges
+        .iter()
+        .map(|e| &e["node"]["email"])
+        .chain(nodes.iter().map(|n| &n["email"]))
+        .filter_map(|e| e.as_str())
+        .collect();
+    emails.sort_unstable();
+    assert_eq!(
+        emails,
+        ["u0@example.org", "u1@example.org", "u2@example.org"]
+    );
 }

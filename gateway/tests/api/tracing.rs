@@ -301,7 +301,7 @@ async fn a_booking_is_one_trace_from_the_request_through_the_saga_to_the_email()
     let traceparent = format!("00-{client_trace}-b7ad6b7169203331-01");
     let booked = system
         .graphql(
-            "mutation($show: String!) { createBooking(showId: $show, seats: 1) { ... on Booking { id } } }",
+            "mutation($show: ID!) { createBooking(showId: $show, seats: 1) { ... on Booking { id } } }",
             json!({ "show": show }),
             &[
                 ("traceparent", &traceparent),
@@ -375,7 +375,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
         .to_string();
     let todo = system
         .graphql(
-            "mutation($owner: String!) { createTodo(ownerId: $owner, title: \"write\") { ... on Todo { id } } }",
+            "mutation($owner: ID!) { createTodo(ownerId: $owner, title: \"write\") { ... on Todo { id } } }",
             json!({ "owner": user }),
             &[],
         )
@@ -391,7 +391,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
     let mut requests = system.watch(subjects::users_rpc::LIST.subject).await;
     let reply = system
         .graphql(
-            "{ users { users { id todos { title owner { email } } } } }",
+            "{ users { nodes { id todos { title owner { email } } } } }",
             json!({}),
             &[
                 ("traceparent", &traceparent),
@@ -523,7 +523,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
         .expect("upgrades");
     for message in [
         json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin()) } }),
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": "query Listing { users { users { id } } }" } }),
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "query Listing { users { nodes { id } } }" } }),
     ] {
         socket
             .send(Message::Text(message.to_string().into()))
@@ -567,7 +567,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
     let as_someone = format!("Bearer {}", token("someone", &[]));
     let missing = system
         .graphql(
-            "mutation($id: String!) { deleteUser(id: $id) { __typename } }",
+            "mutation($id: ID!) { deleteUser(id: $id) { __typename } }",
             json!({ "id": user }),
             &[("Authorization", &as_someone)],
         )
@@ -616,7 +616,7 @@ async fn one_user_action_is_one_trace_across_the_gateway_and_the_services() {
     // (PRODUCER), consumed by todos (CONSUMER) — all in the deletion's trace.
     let deleted = system
         .graphql(
-            "mutation($id: String!) { deleteUser(id: $id) { __typename } }",
+            "mutation($id: ID!) { deleteUser(id: $id) { __typename } }",
             json!({ "id": user }),
             &[],
         )
@@ -674,7 +674,7 @@ async fn sampling_ratio_zero_exports_nothing_and_still_propagates_the_trace() {
     let system = TracedSystem::start(("parentbased_traceidratio", "0")).await;
     let mut requests = system.watch(subjects::users_rpc::LIST.subject).await;
     let reply = system
-        .graphql("{ users { users { id } } }", json!({}), &[])
+        .graphql("{ users { nodes { id } } }", json!({}), &[])
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let trace_id = reply

@@ -3,6 +3,7 @@
 mod confirm;
 mod create_show;
 mod get_show;
+mod list_shows;
 mod release;
 mod reserve;
 
@@ -10,9 +11,10 @@ use std::sync::Arc;
 
 use switchboard::auth::{ADMIN_ROLE, SERVICE_ROLE};
 use switchboard::proto::tickets::v1::{
-    ConfirmSeatsRequest, CreateShowRequest, GetShowRequest, ReleaseSeatsRequest, ReservationClosed,
-    ReserveSeatsRequest, TicketsHandler, confirm_seats_reply, create_show_reply, get_show_reply,
-    release_seats_reply, reserve_seats_reply,
+    ConfirmSeatsRequest, CreateShowRequest, GetShowRequest, ListShowsReply, ListShowsRequest,
+    ReleaseSeatsRequest, ReservationClosed, ReserveSeatsRequest, TicketsHandler,
+    confirm_seats_reply, create_show_reply, get_show_reply, release_seats_reply,
+    reserve_seats_reply,
 };
 use switchboard::store::Versioned;
 use switchboard::{Context, ServiceError};
@@ -47,6 +49,14 @@ impl TicketsHandler for Tickets {
         request: GetShowRequest,
     ) -> Result<get_show_reply::Outcome, ServiceError> {
         get_show::handle(&self.seats, ctx, request).await
+    }
+
+    async fn list_shows(
+        &self,
+        ctx: Context,
+        request: ListShowsRequest,
+    ) -> Result<ListShowsReply, ServiceError> {
+        list_shows::handle(&self.seats, ctx, request).await
     }
 
     async fn reserve(

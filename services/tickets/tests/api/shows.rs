@@ -1,9 +1,11 @@
-//! Shows: administrators put them on sale, anyone signed in reads them.
+//! Shows: administrators put them on sale, anyone signed in reads and lists them.
 
 use switchboard::BusError;
 use switchboard::auth::SERVICE_ROLE;
+use switchboard::proto::switchboard::v1::PageRequest;
 use switchboard::proto::tickets::v1::{
-    CreateShowRequest, GetShowRequest, ShowNotFound, TicketsClient, get_show_reply,
+    CreateShowRequest, GetShowRequest, ListShowsRequest, ShowNotFound, TicketsClient,
+    get_show_reply,
 };
 
 use crate::helpers::spawn_app;
@@ -33,6 +35,38 @@ async fn an_administrator_puts_a_show_on_sale_and_anyone_signed_in_reads_it() {
     );
     assert!(show.created_at.is_some() && !show.id.is_empty());
     assert_eq!(found, get_show_reply::Outcome::Found(show));
+}
+
+#[tokio::test]
+async fn anyone_signed_in_lists_the_shows_one_page_at_a_time() {
+    let app = spawn_app().await;
+    let mut created = Vec::new();
+    for capacity in [10, 20, 30] {
+        created.push(app.create_show(capacity).await);
+    }
+    created.sort_by(|a, b| a.id.cmp(&b.id));
+    let page = |after: &str| ListShowsRequest {
+        page: Some(PageRequest {
+            limit: 2,
+            after: after.into(),
+        }),
+    };
+
+    let first = app.user.list_shows(page("")).await.expect("list_shows");
+    let next = first.page.clone().unwrap_or_default().next;
+    let second = app.user.list_shows(page(&next)).await.expect("list_shows");
+    let anonymous = TicketsClient::new(app.bus.clone())
+        .list_shows(page(""))
+        .await;
+
+    assert_eq!(first.shows, created[..2]);
+    assert_eq!(next, created[1].id, "the cursor is the last id of the page");
+    assert_eq!(second.shows, created[2..]);
+    assert_eq!(second.page.unwrap_or_default().next, "", "the last page");
+    assert!(
+        matches!(anonymous, Err(BusError::Unauthorized { .. })),
+        "{anonymous:?}"
+    );
 }
 
 #[tokio::test]
