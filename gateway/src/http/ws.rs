@@ -7,10 +7,12 @@
 //! `GATEWAY_MAX_WEBSOCKETS` sockets are open at once (further upgrades get 503); and at
 //! shutdown every socket is closed with 1001 (going away), so clients reconnect elsewhere.
 //! Operations run through the same schema extension as HTTP requests, so the same limits
-//! apply.
+//! apply and every error carries `extensions.code`; so does the older protocol's
+//! `connection_error` (see [`with_code`]).
 
 use async_graphql::Data;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::http::{
     ALL_WEBSOCKET_PROTOCOLS, WebSocket as ProtocolStream, WebSocketProtocols, WsMessage,
@@ -31,6 +33,11 @@ use crate::schema::relations::Loaders;
 pub const INIT_TIMEOUT_CLOSE: u16 = 4408;
 /// The WebSocket close code "going away", sent when the gateway shuts down.
 pub const GOING_AWAY_CLOSE: u16 = 1001;
+/// The close code of `graphql-transport-ws` for a refused `connection_init` ("Forbidden").
+pub const FORBIDDEN_CLOSE: u16 = 4403;
+/// The WebSocket close code "protocol error", which async-graphql sends for a refused
+/// `connection_init`.
+const PROTOCOL_ERROR_CLOSE: u16 = 1002;
 
 /// `GET /graphql/ws` with an upgrade.
 pub async fn upgrade(
@@ -96,11 +103,20 @@ async fn serve(
         });
     let (initialised, mut init_received) = tokio::sync::oneshot::channel::<()>();
     let connection_state = state.clone();
+    // The code of a refused `connection_init`, for `with_code`.
+    let refusal: Arc<OnceLock<String>> = Arc::default();
+    let init_refusal = refusal.clone();
     let messages = ProtocolStream::new(state.schema.schema.clone(), input, protocol)
         .on_connection_init(move |payload| {
             // The timeout guards the wait for the message, not the token's verification.
             let _ = initialised.send(());
-            connection_data(connection_state, payload)
+            async move {
+                let data = connection_data(connection_state, payload).await;
+                if let Err(error) = &data {
+                    let _ = init_refusal.set(code_of(error).to_string());
+                }
+                data
+            }
         });
     futures::pin_mut!(messages);
     let init_timeout = tokio::time::sleep(state.settings.ws_init_timeout);
@@ -128,11 +144,18 @@ async fn serve(
         };
         let closing = matches!(message, WsMessage::Close(..));
         let frame = match message {
-            WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })),
+            WsMessage::Text(text) => {
+                Message::Text(with_code(text, refusal.get().map(String::as_str)).into())
+            }
+            WsMessage::Close(code, reason) => {
+                // A refused `connection_init` is "Forbidden" in the protocol, so clients
+                // stop retrying with the same token; async-graphql says "protocol error".
+                let refused = code == PROTOCOL_ERROR_CLOSE && refusal.get().is_some();
+                Message::Close(Some(CloseFrame {
+                    code: if refused { FORBIDDEN_CLOSE } else { code },
+                    reason: reason.into(),
+                }))
+            }
         };
         if sink.send(frame).await.is_err() || closing {
             break;
@@ -140,6 +163,43 @@ async fn serve(
     }
     // Best effort: the peer may already be gone.
     let _ = sink.close().await;
+}
+
+/// The `extensions.code` of `error`, `BAD_REQUEST` if it has none.
+fn code_of(error: &async_graphql::Error) -> &str {
+    let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+    match code {
+        Some(async_graphql::Value::String(code)) => code,
+        _ => "BAD_REQUEST",
+    }
+}
+
+/// `text`, with a code put back into a `connection_error` (the older `graphql-ws`
+/// protocol), which async-graphql sends with the error's message alone: `refusal`, the code
+/// of the refused `connection_init`, or `BAD_REQUEST` (a second `connection_init`). Other
+/// messages pass unchanged.
+fn with_code(text: String, refusal: Option<&str>) -> String {
+    if !text.starts_with(r#"{"type":"connection_error""#) {
+        return text;
+    }
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    let Some(payload) = message
+        .get_mut("payload")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return text;
+    };
+    let extensions = payload
+        .entry("extensions")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(extensions) = extensions.as_object_mut() {
+        extensions
+            .entry("code")
+            .or_insert_with(|| refusal.unwrap_or("BAD_REQUEST").into());
+    }
+    message.to_string()
 }
 
 /// The data of one connection: its caller and loaders. A connection lives longer than a
@@ -166,4 +226,24 @@ async fn connection_data(
     data.insert(state.readiness.clone());
     data.insert(scope);
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_error_gets_a_code_and_other_messages_pass_unchanged() {
+        let refused = r#"{"type":"connection_error","payload":{"message":"bad token"}}"#;
+        let coded: serde_json::Value =
+            serde_json::from_str(&with_code(refused.into(), Some("UNAUTHENTICATED")))
+                .expect("JSON");
+        assert_eq!(coded["payload"]["extensions"]["code"], "UNAUTHENTICATED");
+        assert_eq!(coded["payload"]["message"], "bad token");
+        let second: serde_json::Value =
+            serde_json::from_str(&with_code(refused.into(), None)).expect("JSON");
+        assert_eq!(second["payload"]["extensions"]["code"], "BAD_REQUEST");
+        let next = r#"{"type":"next","id":"1","payload":{"data":null}}"#;
+        assert_eq!(with_code(next.into(), Some("UNAUTHENTICATED")), next);
+    }
 }
