@@ -2,6 +2,7 @@
 //! binary reads), loaded once in `main`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use switchboard::auth::AuthSettings;
@@ -57,6 +58,12 @@ pub struct GatewaySettings {
     pub header_read_timeout: Duration,
     /// Time in-flight requests get after the shutdown signal (`GATEWAY_SHUTDOWN_GRACE_MS`).
     pub shutdown_grace: Duration,
+    /// The built web client and GraphiQL, served at `/` (`GATEWAY_WEB_DIR`); unset, none.
+    /// It must hold `index.html` (checked by [`GatewaySettings::from_env`]).
+    pub web_dir: Option<PathBuf>,
+    /// Whether `POST /dev/token` signs a token for anyone who asks (`GATEWAY_DEV_TOKENS`,
+    /// default false): for development only; needs `JWT_HS256_SECRET`.
+    pub dev_tokens: bool,
 }
 
 impl GatewaySettings {
@@ -76,6 +83,8 @@ impl GatewaySettings {
             max_websockets: DEFAULT_MAX_WEBSOCKETS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            web_dir: None,
+            dev_tokens: false,
         }
     }
 
@@ -102,10 +111,21 @@ impl GatewaySettings {
             }
             Ok(value)
         };
+        let auth = AuthSettings::from_env(env)?;
+        let dev_tokens = env.parse("GATEWAY_DEV_TOKENS", false)?;
+        if dev_tokens && auth.hs256_secret.is_none() {
+            return Err(SettingsError::Inconsistent(
+                "GATEWAY_DEV_TOKENS=true needs JWT_HS256_SECRET: development tokens are signed with it".into(),
+            ));
+        }
+        let web_dir = env.string("GATEWAY_WEB_DIR").map(PathBuf::from);
+        if let Some(dir) = &web_dir {
+            check_web_dir(dir)?;
+        }
         Ok(Self {
             addr,
             bus: BusSettings::from_env(env)?,
-            auth: AuthSettings::from_env(env)?,
+            auth,
             limits: Limits {
                 max_depth: positive("GATEWAY_MAX_DEPTH", defaults.max_depth)?,
                 max_complexity: positive("GATEWAY_MAX_COMPLEXITY", defaults.max_complexity)?,
@@ -133,6 +153,26 @@ impl GatewaySettings {
                 DEFAULT_HEADER_READ_TIMEOUT,
             )?,
             shutdown_grace: env.millis("GATEWAY_SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE)?,
+            web_dir,
+            dev_tokens,
         })
     }
+}
+
+/// A web directory must be a directory holding `index.html`.
+fn check_web_dir(dir: &std::path::Path) -> Result<(), SettingsError> {
+    let invalid = |reason: &str| SettingsError::Invalid {
+        var: "GATEWAY_WEB_DIR",
+        value: dir.display().to_string(),
+        reason: reason.into(),
+    };
+    if !dir.is_dir() {
+        return Err(invalid("not a directory"));
+    }
+    if !dir.join("index.html").is_file() {
+        return Err(invalid(
+            "it holds no index.html (build the web client: `cargo xtask web`)",
+        ));
+    }
+    Ok(())
 }

@@ -1,11 +1,13 @@
 //! `cargo xtask dev`: run the whole system on one machine until Ctrl-C.
 //!
 //! Builds every service binary under `services/` (found by [`workspace::services`], not
-//! listed here) and the gateway once, starts a local nats-server (unless `NATS_URL`
-//! points at one), starts each service against it with its own SQLite file under `.dev/`,
-//! waits until each answers `$SRV.PING.<name>`, and prints a banner. On Ctrl-C or SIGTERM,
-//! or when any child dies, it stops the services (SIGTERM, then SIGKILL after a grace
-//! period), then nats-server. Children run in their own process groups so that a terminal
+//! listed here) and the gateway once, and the web client in development mode
+//! ([`web::ensure_built`]), starts a local nats-server (unless `NATS_URL` points at one),
+//! starts each service against it with its own SQLite file under `.dev/`, waits until each
+//! answers `$SRV.PING.<name>`, starts the gateway serving the web client
+//! (`GATEWAY_WEB_DIR`) and development sign-in (`GATEWAY_DEV_TOKENS=true`), and prints a
+//! banner. On Ctrl-C or SIGTERM, or when any child dies, it stops the services (SIGTERM,
+//! then SIGKILL after a grace period), then nats-server. Children run in their own process groups so that a terminal
 //! Ctrl-C reaches only xtask, which then stops them in order; [`Children`] stops whatever is
 //! still running when it is dropped, so an error midway leaves no orphans.
 
@@ -20,7 +22,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use switchboard::auth::AuthSettings;
 
-use crate::{env, nats, token, workspace};
+use crate::{env, nats, token, web, workspace};
 
 /// The gateway binary, started once every service answers.
 const GATEWAY: &str = "gateway";
@@ -45,13 +47,16 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Builds the services, runs the system until stopped, and returns the exit code:
 /// success after Ctrl-C, failure if a child died on its own.
 pub fn run(repo_root: &Path) -> Result<ExitCode> {
+    let services = workspace::services(repo_root)?;
+    let auth = token::dev_auth()?;
+    // Built before any signal handler exists: a Ctrl-C here simply ends xtask and cargo.
+    build(repo_root, &services)?;
     let system = System {
         repo_root: repo_root.to_path_buf(),
-        services: workspace::services(repo_root)?,
-        auth: token::dev_auth()?,
+        services,
+        auth,
+        web_dist: web::ensure_built(repo_root, web::Mode::Development)?,
     };
-    // Built before any signal handler exists: a Ctrl-C here simply ends xtask and cargo.
-    build(&system)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -67,12 +72,14 @@ struct System {
     services: Vec<String>,
     /// The HS256 secret every process gets, and the issuer/audience they require.
     auth: AuthSettings,
+    /// The web client's development build, which the gateway serves.
+    web_dist: PathBuf,
 }
 
-fn build(system: &System) -> Result<()> {
+fn build(repo_root: &Path, services: &[String]) -> Result<()> {
     let mut command = Command::new(crate::cargo());
-    command.current_dir(&system.repo_root).arg("build");
-    for name in system.services.iter().map(String::as_str).chain([GATEWAY]) {
+    command.current_dir(repo_root).arg("build");
+    for name in services.iter().map(String::as_str).chain([GATEWAY]) {
         command.args(["--package", name]);
     }
     let status = command.status().context("running cargo build")?;
@@ -91,12 +98,12 @@ async fn supervise(system: &System) -> Result<ExitCode> {
         url = start(system, &mut children) => Some(url?),
         () = stop.recv() => None,
     };
-    let Some((url, graphql)) = started else {
+    let Some((url, gateway)) = started else {
         eprintln!("xtask: interrupted during startup; stopping");
         children.stop_all();
         return Ok(ExitCode::SUCCESS);
     };
-    print_banner(system, &url, &graphql)?;
+    print_banner(system, &url, &gateway)?;
 
     let died = loop {
         tokio::select! {
@@ -123,7 +130,8 @@ async fn supervise(system: &System) -> Result<ExitCode> {
 }
 
 /// Starts nats-server (unless `NATS_URL` is set), every service and the gateway, and waits
-/// until each service answers and the gateway is ready. Returns the NATS and GraphQL URLs.
+/// until each service answers and the gateway is ready. Returns the NATS URL and the
+/// gateway's (`http://<addr>`).
 async fn start(system: &System, children: &mut Children) -> Result<(String, String)> {
     let repo_root = system.repo_root.as_path();
     let url = match env::var("NATS_URL") {
@@ -156,10 +164,13 @@ async fn start(system: &System, children: &mut Children) -> Result<(String, Stri
 
     let addr = env::var("GATEWAY_ADDR").unwrap_or_else(|| DEFAULT_GATEWAY_ADDR.to_string());
     let mut command = binary(system, &bin_dir.join(GATEWAY), &url)?;
-    command.env("GATEWAY_ADDR", &addr);
+    command
+        .env("GATEWAY_ADDR", &addr)
+        .env("GATEWAY_WEB_DIR", &system.web_dist)
+        .env("GATEWAY_DEV_TOKENS", "true");
     children.spawn(GATEWAY, &mut command)?;
     wait_for_gateway(&addr, children).await?;
-    Ok((url, format!("http://{addr}/graphql")))
+    Ok((url, format!("http://{addr}")))
 }
 
 /// A command running `bin` against NATS at `url` with the development secret (or
@@ -305,7 +316,9 @@ async fn wait_until_ready(
     Ok(())
 }
 
-fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
+fn print_banner(system: &System, url: &str, gateway: &str) -> Result<()> {
+    let graphql = format!("{gateway}/graphql");
+    let graphql = graphql.as_str();
     let token = token::sign(
         &system.auth,
         "dev-admin",
@@ -314,6 +327,7 @@ fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
     )?;
     println!();
     println!("Switchboard is running");
+    println!("  Web       {gateway}/   (the web client; sign in as anyone: development tokens)");
     println!("  GraphQL   {graphql}   (GraphiQL in a browser)");
     println!("  NATS      {url}");
     for name in &system.services {
@@ -331,7 +345,7 @@ fn print_banner(system: &System, url: &str, graphql: &str) -> Result<()> {
         "  curl -si {graphql} -H 'Content-Type: application/json' -H \"Authorization: Bearer $TOKEN\" \\"
     );
     println!(
-        "       -d '{{\"query\":\"{{ users {{ users {{ id email todos {{ title }} }} }} }}\"}}'"
+        "       -d '{{\"query\":\"{{ users(first: 10) {{ nodes {{ id email todos {{ title }} }} }} }}\"}}'"
     );
     if ["tickets", "bookings"]
         .iter()

@@ -28,8 +28,10 @@
 //!   - `health-documented`: a `HEALTHCHECK`, or a comment naming the probes that replace
 //!     it. DL3057 (off by default) demands a `HEALTHCHECK` outright, which an image with
 //!     no shell and Kubernetes probes should not have.
-//!   - `dockerignore`: `.dockerignore` keeps `target`, `.git`, `.tools` and `.dev` out of
-//!     the context; hadolint reads only the Dockerfile.
+//!   - `dockerignore`: `.dockerignore` keeps `target`, `.git`, `.tools`, `.dev`,
+//!     `web/node_modules` and `web/dist` out of the context (the image installs and builds
+//!     the web client itself; host packages copied over its own would replace them);
+//!     hadolint reads only the Dockerfile.
 //!
 //! `docker/Dockerfile` must pass both, and every deliberately bad Dockerfile under
 //! `docker/tests/` must be rejected for the reason its header names (`# expect: <rule>`
@@ -73,7 +75,14 @@ const BUILD_TOOLS: &[&str] = &[
 ];
 
 /// What `.dockerignore` must keep out of the build context.
-const IGNORED_PATHS: &[&str] = &["target", ".git", ".tools", ".dev"];
+const IGNORED_PATHS: &[&str] = &[
+    "target",
+    ".git",
+    ".tools",
+    ".dev",
+    "web/node_modules",
+    "web/dist",
+];
 
 /// One broken rule: its name (as in `# expect:` headers), where, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +107,7 @@ pub fn run(repo_root: &Path, record: &mut dyn FnMut(String, Result<(), String>))
     );
     let ignore = read(&repo_root.join(".dockerignore"))?;
     record(
-        ".dockerignore keeps target/, .git/, .tools/ and .dev/ out of the context".into(),
+        ".dockerignore keeps target/, .git/, .tools/, .dev/, web/node_modules/ and web/dist/ out of the context".into(),
         as_result(&lint_dockerignore(&ignore)),
     );
 
@@ -725,11 +734,13 @@ ENTRYPOINT [\"/app\"]
     #[test]
     fn dockerignore_needs_every_local_state_dir() {
         assert_eq!(
-            lint_dockerignore("target/\n**/target/\n.git\n/.tools/\n.dev/\n"),
+            lint_dockerignore(
+                "target/\n**/target/\n.git\n/.tools/\n.dev/\nweb/node_modules/\n/web/dist\n"
+            ),
             vec![]
         );
         let missing = lint_dockerignore("# nothing\ntarget\n");
-        assert_eq!(missing.len(), 3);
+        assert_eq!(missing.len(), 5);
     }
 
     #[test]

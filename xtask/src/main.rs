@@ -5,6 +5,7 @@
 //!   (`cargo xtask secantus`).
 //! - [`test`]: run the workspace tests against those servers (`cargo xtask test`).
 //! - [`dev`]: run the whole system on one machine (`cargo xtask dev`).
+//! - [`web`]: build the web client and GraphiQL into `web/dist/` (`cargo xtask web`).
 //! - [`token`]: print a development token (`cargo xtask token --sub <id>`).
 //! - [`tap`]: print the bus's requests, replies and events live, decoded (`cargo xtask tap`).
 //! - [`helm`] and [`docker_lint`]: offline checks of the chart and the Dockerfile
@@ -22,6 +23,7 @@ mod tap;
 mod test;
 mod token;
 mod tools;
+mod web;
 mod workspace;
 
 use std::path::PathBuf;
@@ -37,9 +39,12 @@ commands:
                 (NATS_SERVER_BIN, else nats-server on PATH, else a pinned install in .tools/)
   secantus      ensure SecantusDB (a MongoDB-compatible test server) is available and print
                 the path of its secantusd-py (SECANTUSD_BIN, else a pinned venv in .tools/)
-  test [args]   run `cargo test --workspace [args]` with NATS_SERVER_BIN and SECANTUSD_BIN set
-  dev           run nats-server, every service and the gateway locally until Ctrl-C
-                (uses NATS_URL instead of starting a server when it is set)
+  test [args]   build the web client, then run `cargo test --workspace [args]` with
+                NATS_SERVER_BIN, SECANTUSD_BIN, SB_WEB_DIST and CHROMIUM_BIN set
+  dev           run nats-server, every service and the gateway (serving the web client)
+                locally until Ctrl-C (uses NATS_URL instead of starting a server when set)
+  web [--production]  build the web client and GraphiQL (npm) into web/dist if it is out
+                of date, and print that path (development mode unless --production)
   token --sub <id> [--role <role>]...  print a development token for the dev secret
   tap [filter]  print every request, reply, error and event on the bus (or on the subjects
                 `filter` matches) as JSON lines, payloads decoded; joins `cargo xtask dev`
@@ -80,6 +85,7 @@ fn run() -> Result<ExitCode> {
             no_extra_args("dev", &rest)?;
             dev::run(&repo_root()?)
         }
+        Some("web") => web::run(&repo_root()?, &rest),
         Some("deploy-check") => helm::run(&repo_root()?, &rest),
         Some("token") => token::run(&rest),
         Some("tap") => tap::run(&repo_root()?, &rest),

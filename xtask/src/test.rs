@@ -6,14 +6,17 @@
 //! The server paths reach the tests through `NATS_SERVER_BIN` ([`nats::ensure`]) and
 //! `SECANTUSD_BIN` ([`secantus::ensure`]: the pinned `secantusd-py` in `.tools/secantus-venv/`)
 //! in the child's environment; each test starts its own servers from them (or uses the
-//! MongoDB of `MONGODB_URI` when it is set). The exit code is the first failing cargo's.
+//! MongoDB of `MONGODB_URI` when it is set). The web client is built first (development
+//! mode, [`web::ensure_built`]) and reaches the browser tests as `SB_WEB_DIST`, with the
+//! Chromium they drive as `CHROMIUM_BIN` ([`web::chromium`]). The exit code is the first
+//! failing cargo's.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
-use crate::{nats, secantus};
+use crate::{nats, secantus, web};
 
 /// Ensures nats-server and SecantusDB, runs the workspace tests with extra `args`, and returns
 /// cargo's exit code.
@@ -22,6 +25,10 @@ pub fn run(repo_root: &Path, args: &[String]) -> Result<ExitCode> {
     eprintln!("xtask: NATS_SERVER_BIN={}", server.display());
     let secantusd = secantus::ensure(repo_root)?;
     eprintln!("xtask: SECANTUSD_BIN={}", secantusd.display());
+    let chromium = web::chromium()?;
+    eprintln!("xtask: CHROMIUM_BIN={}", chromium.display());
+    let web_dist = web::ensure_built(repo_root, web::Mode::Development)?;
+    eprintln!("xtask: SB_WEB_DIST={}", web_dist.display());
     let cargo_test = |test_args: &[&str], store: Option<&str>| {
         let mut command = Command::new(crate::cargo());
         command
@@ -29,7 +36,9 @@ pub fn run(repo_root: &Path, args: &[String]) -> Result<ExitCode> {
             .arg("test")
             .args(test_args)
             .env("NATS_SERVER_BIN", &server)
-            .env("SECANTUSD_BIN", &secantusd);
+            .env("SECANTUSD_BIN", &secantusd)
+            .env("SB_WEB_DIST", &web_dist)
+            .env("CHROMIUM_BIN", &chromium);
         if let Some(store) = store {
             eprintln!(
                 "xtask: SB_TEST_STORE={store} cargo test {}",

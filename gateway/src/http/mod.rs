@@ -1,9 +1,12 @@
 //! The HTTP surface: GraphQL over HTTP (`POST`/`GET /graphql`), GraphQL over WebSocket
-//! (`/graphql/ws`, `graphql-transport-ws`), GraphiQL, `/healthz`, `/readyz`, `/metrics`.
+//! (`/graphql/ws`, `graphql-transport-ws`), GraphiQL, `/healthz`, `/readyz`, `/metrics`;
+//! with `GATEWAY_WEB_DIR`, the web client at `/` ([`web`]); with `GATEWAY_DEV_TOKENS`,
+//! `POST /dev/token`.
 
 mod auth;
 mod graphql;
 mod ops;
+pub mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -13,9 +16,9 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use switchboard::Bus;
 use switchboard::auth::{Caller, TokenVerifier};
 use switchboard::bus::TraceContext;
@@ -87,12 +90,34 @@ impl AppState {
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.settings.cors_origins);
-    Router::new()
+    let mut router = Router::new()
         .route(GRAPHQL_PATH, get(graphql::get).post(graphql::post))
         .route(WEBSOCKET_PATH, get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(switchboard::admin::metrics))
+        .route("/metrics", get(switchboard::admin::metrics));
+    if state.settings.dev_tokens {
+        if state.settings.auth.hs256_secret.is_some() {
+            tracing::warn!(
+                path = web::DEV_TOKEN_PATH,
+                "development tokens are enabled: anyone can sign in as anyone"
+            );
+            router = router.route(
+                web::DEV_TOKEN_PATH,
+                post(web::dev_token).layer(DefaultBodyLimit::max(web::MAX_DEV_TOKEN_BODY)),
+            );
+        } else {
+            tracing::error!("development tokens need JWT_HS256_SECRET; not serving them");
+        }
+    }
+    if let Some(dir) = &state.settings.web_dir {
+        let site = Arc::new(web::Site::new(dir, state.settings.graphiql));
+        router = router.fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+            let site = site.clone();
+            async move { site.serve(&method, &uri, &headers).await }
+        });
+    }
+    router
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn(trace_headers))
         .layer(cors)

@@ -17,6 +17,10 @@ use switchboard::{Bus, ServiceRuntime};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// The media type of the GraphQL-over-HTTP specification, which tests accept so that a
+/// refused request gets 400 (`application/json`, the default without `Accept`, gets 200).
+pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
 /// The development secret of the default system.
 pub const SECRET: &str = "gateway-tests-secret-0123456789abcdef";
 
@@ -33,6 +37,10 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// The probe's bound on requests in flight per endpoint.
     pub probe_max_in_flight: usize,
+    /// The web client's directory (`GATEWAY_WEB_DIR`), if any.
+    pub web_dir: Option<std::path::PathBuf>,
+    /// Whether `POST /dev/token` signs tokens (`GATEWAY_DEV_TOKENS`).
+    pub dev_tokens: bool,
 }
 
 impl Default for Options {
@@ -48,6 +56,8 @@ impl Default for Options {
             max_websockets: gateway::settings::DEFAULT_MAX_WEBSOCKETS,
             shutdown_grace: gateway::settings::DEFAULT_SHUTDOWN_GRACE,
             probe_max_in_flight: RuntimeSettings::default().max_in_flight,
+            web_dir: None,
+            dev_tokens: false,
         }
     }
 }
@@ -155,6 +165,8 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     gateway_settings.ws_init_timeout = options.ws_init_timeout;
     gateway_settings.max_websockets = options.max_websockets;
     gateway_settings.shutdown_grace = options.shutdown_grace;
+    gateway_settings.web_dir = options.web_dir.clone();
+    gateway_settings.dev_tokens = options.dev_tokens;
     let gateway_bus = Bus::connect(&gateway_settings.bus, gateway::SENDER)
         .await
         .expect("connects");
@@ -241,7 +253,7 @@ async fn start_probe(
             r: EchoRequest,
         ) -> Result<Outcome, ServiceError> {
             match r.text.as_str() {
-                _ if r.panic => panic!("the probe was told to panic"),
+                _ if r.panic() => panic!("the probe was told to panic"),
                 "block" => {
                     self.0.entered.send_modify(|n| *n += 1);
                     let mut gate = self.0.gate.subscribe();
@@ -311,10 +323,15 @@ impl TestSystem {
         format!("{}{path}", self.base)
     }
 
-    /// POSTs a query (with variables) as the holder of `token`.
+    /// POSTs a query (with variables) as the holder of `token`, accepting
+    /// `application/graphql-response+json` as current clients do (a request refused before
+    /// it runs gets 400; with `application/json` it would get 200).
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Reply {
         let body = json!({ "query": query, "variables": variables }).to_string();
-        let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Accept".to_string(), GRAPHQL_RESPONSE.to_string()),
+        ];
         if let Some(token) = token {
             headers.push(("Authorization".into(), format!("Bearer {token}")));
         }
@@ -340,7 +357,7 @@ impl TestSystem {
     pub async fn create_todo(&self, owner: &str, title: &str) -> String {
         let reply = self
             .graphql(
-                "mutation($owner: String!, $title: String!) { createTodo(ownerId: $owner, title: $title) { ... on Todo { id } } }",
+                "mutation($owner: ID!, $title: String!) { createTodo(ownerId: $owner, title: $title) { ... on Todo { id } } }",
                 json!({ "owner": owner, "title": title }),
                 Some(&token(owner, &[])),
             )

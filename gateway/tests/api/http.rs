@@ -3,7 +3,7 @@
 use serde_json::json;
 use switchboard::proto::todos::v1::todos_rpc;
 
-use crate::helpers::{Options, admin, http, spawn_system, spawn_system_with};
+use crate::helpers::{Options, Reply, TestSystem, admin, http, spawn_system, spawn_system_with};
 
 fn encode(text: &str) -> String {
     text.bytes()
@@ -25,7 +25,7 @@ async fn get_runs_queries_but_never_mutations() {
         "GET",
         &system.url(&format!(
             "/graphql?query={}",
-            encode("{ users { page { next } } }")
+            encode("{ users { pageInfo { hasNextPage } } }")
         )),
         auth.clone(),
         Vec::new(),
@@ -43,37 +43,90 @@ async fn get_runs_queries_but_never_mutations() {
     .await;
 
     assert_eq!(query.status, 200, "{}", query.body);
-    assert_eq!(query.content_type, "application/graphql-response+json");
-    assert_eq!(query.json()["data"]["users"]["page"]["next"], "");
+    // No `Accept`: the legacy default.
+    assert_eq!(query.content_type, JSON);
+    assert_eq!(
+        query.json()["data"]["users"]["pageInfo"]["hasNextPage"],
+        false
+    );
     assert_eq!(mutation.status, 405);
     assert_eq!(mutation.header("allow"), Some("POST"));
 }
 
-#[tokio::test]
-async fn malformed_and_invalid_requests_get_400_and_legacy_clients_get_json() {
-    let system = spawn_system().await;
-    let json_headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+/// The content type of answers in the specification's media type.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json; charset=utf-8";
+/// The content type of answers in the legacy media type.
+const JSON: &str = "application/json; charset=utf-8";
 
-    let not_json = http(
+/// POSTs `body` as JSON, with `Accept: accept` (none with `None`).
+async fn post_accepting(system: &TestSystem, accept: Option<&str>, body: &str) -> Reply {
+    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    if let Some(accept) = accept {
+        headers.push(("Accept".into(), accept.into()));
+    }
+    http(
         "POST",
         &system.url("/graphql"),
-        json_headers.clone(),
-        b"{not json".to_vec(),
+        headers,
+        body.as_bytes().to_vec(),
     )
-    .await;
-    let bad_syntax = system.graphql("{ users { ", json!({}), None).await;
-    let unknown_field = system.graphql("{ nothingHere }", json!({}), None).await;
-    let mut legacy_headers = json_headers.clone();
-    legacy_headers.push(("Accept".into(), "application/json".into()));
-    let legacy = http(
-        "POST",
-        &system.url("/graphql"),
-        legacy_headers,
-        json!({ "query": "{ nothingHere }" })
-            .to_string()
-            .into_bytes(),
-    )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn malformed_and_invalid_requests_get_the_status_of_their_media_type() {
+    let system = spawn_system().await;
+    let accepts = [
+        Some("application/graphql-response+json"),
+        Some("application/graphql-response+json, application/json;q=0.9"),
+        Some("application/json"),
+        Some("*/*"),
+        None,
+    ];
+
+    // Not a well-formed GraphQL-over-HTTP request: 400, whatever the client accepts.
+    for accept in accepts {
+        let not_json = post_accepting(&system, accept, "{not json").await;
+        let no_query = post_accepting(&system, accept, r#"{"qeury":"{ __typename }"}"#).await;
+        for reply in [not_json, no_query] {
+            assert_eq!(reply.status, 400, "{accept:?}: {}", reply.body);
+            assert_eq!(reply.error_codes(), ["BAD_REQUEST"], "{}", reply.body);
+            assert_eq!(reply.json().get("data"), None, "{}", reply.body);
+        }
+    }
+    // A well-formed request whose document does not parse or validate is not run: 400 with
+    // `graphql-response+json`; 200 with `application/json`, which `*/*` and no `Accept`
+    // get too, since such a client cannot trust any other status to come from the server.
+    let refused = [
+        ("{ users { ", "GRAPHQL_PARSE_FAILED"),
+        ("{ nothingHere }", "GRAPHQL_VALIDATION_FAILED"),
+    ];
+    for (query, code) in refused {
+        for accept in accepts {
+            let body = json!({ "query": query }).to_string();
+            let reply = post_accepting(&system, accept, &body).await;
+
+            let media_type = if accept.is_some_and(|a| a.starts_with("application/graphql")) {
+                GRAPHQL_RESPONSE
+            } else {
+                JSON
+            };
+            let status = if media_type == GRAPHQL_RESPONSE {
+                400
+            } else {
+                200
+            };
+            assert_eq!(reply.status, status, "{query} {accept:?}: {}", reply.body);
+            assert_eq!(reply.content_type, media_type, "{query} {accept:?}");
+            assert_eq!(reply.error_codes(), [code], "{}", reply.body);
+            assert_eq!(
+                reply.json().get("data"),
+                None,
+                "a request that did not run has no data: {}",
+                reply.body
+            );
+        }
+    }
     let wrong_type = http(
         "POST",
         &system.url("/graphql"),
@@ -81,26 +134,41 @@ async fn malformed_and_invalid_requests_get_400_and_legacy_clients_get_json() {
         b"{ users }".to_vec(),
     )
     .await;
-
-    assert_eq!(not_json.status, 400);
-    assert_eq!(not_json.error_codes(), ["BAD_REQUEST"]);
-    assert_eq!(bad_syntax.status, 400);
-    assert_eq!(unknown_field.status, 400);
-    assert_eq!(
-        unknown_field.content_type,
-        "application/graphql-response+json"
-    );
-    assert_eq!(
-        legacy.status, 200,
-        "application/json clients get 200 with errors"
-    );
-    assert_eq!(legacy.content_type, "application/json");
     assert_eq!(wrong_type.status, 415);
 }
 
 #[tokio::test]
-async fn graphiql_is_served_to_browsers() {
+async fn an_operation_that_ran_keeps_its_data_whatever_failed() {
     let system = spawn_system().await;
+
+    // Anonymous: the one field (non-null) is not public, so it fails and takes `data` with
+    // it; but the operation ran, so `data` is there, null.
+    let body = json!({ "query": "{ users { pageInfo { hasNextPage } } }" }).to_string();
+    for accept in [Some("application/graphql-response+json"), None] {
+        let reply = post_accepting(&system, accept, &body).await;
+
+        assert_eq!(reply.status, 200, "{accept:?}: {}", reply.body);
+        assert_eq!(reply.error_codes(), ["UNAUTHENTICATED"], "{}", reply.body);
+        assert_eq!(
+            reply.json().get("data"),
+            Some(&serde_json::Value::Null),
+            "{}",
+            reply.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn graphiql_is_served_to_browsers() {
+    // GraphiQL's page comes from the web client's build (`GATEWAY_WEB_DIR`).
+    let web = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(web.path().join("index.html"), "<title>client</title>").expect("writes");
+    std::fs::write(web.path().join("graphiql.html"), "<title>GraphiQL</title>").expect("writes");
+    let system = spawn_system_with(Options {
+        web_dir: Some(web.path().to_path_buf()),
+        ..Options::default()
+    })
+    .await;
 
     let page = http(
         "GET",
@@ -120,12 +188,16 @@ async fn health_readiness_and_metrics() {
     // Ready means every service of a GraphQL field answers: the booking flow's too.
     system.start_booking_services().await;
     system
-        .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
+        .graphql(
+            "{ users { pageInfo { hasNextPage } } }",
+            json!({}),
+            Some(&admin()),
+        )
         .await;
     // Named in the document only (no `operationName`): the name is still its label.
     system
         .graphql(
-            "query NamedInTheDocument { users { page { next } } }",
+            "query NamedInTheDocument { users { pageInfo { hasNextPage } } }",
             json!({}),
             Some(&admin()),
         )
@@ -172,9 +244,8 @@ async fn introspection_can_be_turned_off() {
     })
     .await;
 
-    let reply = system
-        .graphql("{ __schema { types { name } } }", json!({}), None)
-        .await;
+    let body = json!({ "query": "{ __schema { types { name } } }" }).to_string();
+    let reply = post_accepting(&system, Some("application/graphql-response+json"), &body).await;
 
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(
@@ -188,9 +259,13 @@ async fn introspection_can_be_turned_off() {
         message.as_str().is_some_and(|m| m.contains("__schema")),
         "the refusal names the introspection field: {message}"
     );
-    assert!(reply.json()["data"].is_null(), "{}", reply.body);
+    assert_eq!(reply.json().get("data"), None, "{}", reply.body);
     let ordinary = system
-        .graphql("{ users { page { next } } }", json!({}), Some(&admin()))
+        .graphql(
+            "{ users { pageInfo { hasNextPage } } }",
+            json!({}),
+            Some(&admin()),
+        )
         .await;
     assert_eq!(ordinary.status, 200);
 }

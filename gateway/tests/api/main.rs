@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod batching;
 mod booking;
+mod browser;
 mod cascade;
 mod codes;
 mod errors;
@@ -18,4 +20,5 @@ mod schema;
 mod shutdown;
 mod subscriptions;
 mod tracing;
+mod web;
 mod websocket;

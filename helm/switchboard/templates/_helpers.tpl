@@ -244,9 +244,19 @@ one line saying what to change. Included once, by configmap.yaml.
 {{- if and $ingress.enabled $ingress.tls.enabled (not $ingress.tls.secretName) -}}
 {{- fail "gateway.ingress.tls.enabled=true needs gateway.ingress.tls.secretName" -}}
 {{- end -}}
+{{- /* Development tokens (POST /dev/token signs a token for anyone who asks) are never
+       enabled through the chart; what extraEnvFrom sources hold cannot be seen here. */ -}}
+{{- if hasKey .Values.extraConfig "GATEWAY_DEV_TOKENS" -}}
+{{- fail "extraConfig.GATEWAY_DEV_TOKENS: development tokens let anyone sign in as anyone (POST /dev/token); they are for `cargo xtask dev` only and this chart never sets GATEWAY_DEV_TOKENS" -}}
+{{- end -}}
 {{- range $c := (include "switchboard.components" . | fromJson).items -}}
 {{- $v := $c.v -}}
 {{- $where := ternary "gateway" (printf "services.%s" $c.name) (eq $c.role "gateway") -}}
+{{- range $env := $v.extraEnv | default list -}}
+{{- if eq (toString $env.name) "GATEWAY_DEV_TOKENS" -}}
+{{- fail (printf "%s.extraEnv: GATEWAY_DEV_TOKENS: development tokens let anyone sign in as anyone (POST /dev/token); they are for `cargo xtask dev` only and this chart never sets GATEWAY_DEV_TOKENS" $where) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $c.role "service") (eq $.Values.store.type "sqlite") (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
 {{- fail (printf "%s: store.type=sqlite keeps the service's data in one SQLite file that only one pod may use (an emptyDir per pod, or one ReadWriteOnce claim); use replicaCount 1 without autoscaling, or store.type=mongodb, which any number of replicas share" $where) -}}
 {{- end -}}

@@ -1,0 +1,182 @@
+//! The web client and GraphiQL in a real browser: each test starts the system with the
+//! built client (`GATEWAY_WEB_DIR`) and development tokens on, then runs one of the
+//! `web/e2e/*.mjs` scripts (Node.js driving headless Chromium through playwright-core)
+//! against it and asserts that it passed. A script fails on a failed expectation, a page
+//! error, a console error or a Content-Security-Policy violation, and takes a screenshot
+//! after every step, into `<target>/browser-screenshots/<test>/`.
+//!
+//! `cargo xtask test` builds the client (`npm --prefix web run build:dev`) and gives its
+//! directory as `SB_WEB_DIST` and the browser as `CHROMIUM_BIN`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use switchboard::auth::ADMIN_ROLE;
+use switchboard::proto::billing::v1::{BillingClient, Faults, SetFaultsRequest};
+use switchboard::settings::{Env, Secret};
+
+use crate::helpers::{Options, PATIENCE, SECRET, TestSystem, admin, hs_auth, spawn_system_with};
+
+/// The longest one script may run: it has many steps, each waiting up to [`PATIENCE`].
+const SCRIPT_LIMIT: Duration = Duration::from_secs(PATIENCE.as_secs() * 6);
+
+/// The repository's root (the gateway crate is one level down).
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the gateway crate is inside the repository")
+        .to_path_buf()
+}
+
+/// The value of `name`, which `cargo xtask test` sets; an empty value counts as unset.
+fn required(name: &str, what: &str) -> String {
+    match Env::from_process().string(name) {
+        Some(value) => value,
+        None => panic!(
+            "{name} is not set: it names {what}. Run the tests through `cargo xtask test`, or \
+             build the client with `npm --prefix web run build:dev` and set \
+             SB_WEB_DIST=<repository>/web/dist and CHROMIUM_BIN=<a Chromium binary>"
+        ),
+    }
+}
+
+/// `<target dir>/browser-screenshots/<test>`, emptied.
+fn screenshot_dir(test: &str) -> PathBuf {
+    let target = option_env!("CARGO_TARGET_TMPDIR")
+        .and_then(|tmp| Path::new(tmp).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| repository().join("target"));
+    let dir = target.join("browser-screenshots").join(test);
+    // Screenshots of an earlier run must not pass for this one's.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// The system with the built web client, development tokens and the booking services,
+/// billing answering after `latency_ms` and declining `decline_rate` of the charges.
+async fn web_system(decline_rate: f64, latency_ms: u32) -> TestSystem {
+    let dist = PathBuf::from(required(
+        "SB_WEB_DIST",
+        "the web client built in development mode (web/dist)",
+    ));
+    assert!(
+        dist.join("index.html").is_file() && dist.join("graphiql.html").is_file(),
+        "SB_WEB_DIST={} holds no index.html and graphiql.html: build the client with \
+         `npm --prefix web run build:dev` (or run through `cargo xtask test`)",
+        dist.display()
+    );
+    let mut system = spawn_system_with(Options {
+        web_dir: Some(dist),
+        dev_tokens: true,
+        ..Options::default()
+    })
+    .await;
+    system.start_booking_services().await;
+    BillingClient::new(system.bus.with_bearer_token(&admin()))
+        .set_faults(SetFaultsRequest {
+            faults: Some(Faults {
+                decline_rate,
+                latency_ms,
+                overloaded: false,
+            }),
+        })
+        .await
+        .expect("billing takes the faults");
+    system
+}
+
+/// Runs `web/e2e/<script>` against `system` with `env` added, and fails the test with the
+/// script's output unless it passes.
+async fn run_script(system: &TestSystem, script: &str, test: &str, env: &[(&str, &str)]) {
+    let chromium = required("CHROMIUM_BIN", "the Chromium binary the scripts drive");
+    let shots = screenshot_dir(test);
+    println!("screenshots of {test}: {}", shots.display());
+    let child = tokio::process::Command::new("node")
+        .arg(repository().join("web/e2e").join(script))
+        .current_dir(repository())
+        .env("GATEWAY_URL", &system.base)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM_BIN", &chromium)
+        .env("E2E_PATIENCE_MS", PATIENCE.as_millis().to_string())
+        .env(
+            "E2E_RUN_TIMEOUT_MS",
+            (SCRIPT_LIMIT - Duration::from_secs(10))
+                .as_millis()
+                .to_string(),
+        )
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Dropped on timeout, and so killed (the script's Chromium exits with it).
+        .kill_on_drop(true)
+        .spawn()
+        .expect("`node` runs (Node.js on PATH)");
+    let output = tokio::time::timeout(SCRIPT_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{script} did not finish within {SCRIPT_LIMIT:?}; screenshots so far: {}",
+                shots.display()
+            )
+        })
+        .expect("the script's output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Shown with `--nocapture`, or with the failure.
+    println!("{stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "{script} failed ({}); screenshots: {}\n{stdout}\n{stderr}",
+        output.status,
+        shots.display()
+    );
+}
+
+#[tokio::test]
+async fn the_web_client_signs_in_follows_todos_live_and_books_seats() {
+    // Billing takes a moment per charge, so each state of a booking is on screen a while.
+    let system = web_system(0.0, 300).await;
+    run_script(
+        &system,
+        "app.mjs",
+        "the_web_client_signs_in_follows_todos_live_and_books_seats",
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_web_client_shows_a_declined_card_apart() {
+    let system = web_system(1.0, 0).await;
+    run_script(
+        &system,
+        "declined.mjs",
+        "the_web_client_shows_a_declined_card_apart",
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn graphiql_runs_queries_and_subscriptions_with_the_headers_token() {
+    let system = web_system(0.0, 0).await;
+    // Valid for longer than the script may run (the helpers' tokens last a minute).
+    let token = switchboard::auth::sign_hs256(
+        &Secret::new(SECRET),
+        &hs_auth(),
+        "graphiql-admin",
+        &[ADMIN_ROLE],
+        SCRIPT_LIMIT * 2,
+    )
+    .expect("signs a token");
+    run_script(
+        &system,
+        "graphiql.mjs",
+        "graphiql_runs_queries_and_subscriptions_with_the_headers_token",
+        &[("E2E_TOKEN", token.as_str())],
+    )
+    .await;
+}
