@@ -9,25 +9,18 @@
 //! directory as `SB_WEB_DIST` and the browser as `CHROMIUM_BIN`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use switchboard::auth::ADMIN_ROLE;
 use switchboard::proto::billing::v1::{BillingClient, Faults, SetFaultsRequest};
 use switchboard::settings::{Env, Secret};
 
-use crate::helpers::{Options, PATIENCE, SECRET, TestSystem, admin, hs_auth, spawn_system_with};
+use crate::helpers::{
+    Options, PATIENCE, SECRET, TestSystem, admin, hs_auth, repository, run_node, spawn_system_with,
+};
 
 /// The longest one script may run: it has many steps, each waiting up to [`PATIENCE`].
 const SCRIPT_LIMIT: Duration = Duration::from_secs(PATIENCE.as_secs() * 6);
-
-/// The repository's root (the gateway crate is one level down).
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the gateway crate is inside the repository")
-        .to_path_buf()
-}
 
 /// The value of `name`, which `cargo xtask test` sets; an empty value counts as unset.
 fn required(name: &str, what: &str) -> String {
@@ -93,46 +86,28 @@ async fn run_script(system: &TestSystem, script: &str, test: &str, env: &[(&str,
     let chromium = required("CHROMIUM_BIN", "the Chromium binary the scripts drive");
     let shots = screenshot_dir(test);
     println!("screenshots of {test}: {}", shots.display());
-    let child = tokio::process::Command::new("node")
-        .arg(repository().join("web/e2e").join(script))
-        .current_dir(repository())
-        .env("GATEWAY_URL", &system.base)
-        .env("SCREENSHOT_DIR", &shots)
-        .env("CHROMIUM_BIN", &chromium)
-        .env("E2E_PATIENCE_MS", PATIENCE.as_millis().to_string())
-        .env(
-            "E2E_RUN_TIMEOUT_MS",
-            (SCRIPT_LIMIT - Duration::from_secs(10))
-                .as_millis()
-                .to_string(),
-        )
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Dropped on timeout, and so killed (the script's Chromium exits with it).
-        .kill_on_drop(true)
-        .spawn()
-        .expect("`node` runs (Node.js on PATH)");
-    let output = tokio::time::timeout(SCRIPT_LIMIT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "{script} did not finish within {SCRIPT_LIMIT:?}; screenshots so far: {}",
-                shots.display()
-            )
-        })
-        .expect("the script's output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // Shown with `--nocapture`, or with the failure.
-    println!("{stdout}{stderr}");
-    assert!(
-        output.status.success(),
-        "{script} failed ({}); screenshots: {}\n{stdout}\n{stderr}",
-        output.status,
-        shots.display()
-    );
+    let patience = PATIENCE.as_millis().to_string();
+    let run_timeout = (SCRIPT_LIMIT - Duration::from_secs(10))
+        .as_millis()
+        .to_string();
+    let shots_dir = shots.display().to_string();
+    let mut all = vec![
+        ("GATEWAY_URL", system.base.as_str()),
+        ("SCREENSHOT_DIR", shots_dir.as_str()),
+        ("CHROMIUM_BIN", chromium.as_str()),
+        ("E2E_PATIENCE_MS", patience.as_str()),
+        ("E2E_RUN_TIMEOUT_MS", run_timeout.as_str()),
+    ];
+    all.extend_from_slice(env);
+    let context = format!("screenshots: {shots_dir}");
+    run_node(
+        &format!("web/e2e/{script}"),
+        &[],
+        &all,
+        SCRIPT_LIMIT,
+        &context,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -66,6 +66,51 @@ impl Default for Options {
 /// loaded machine is slow but never wrong.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The repository the gateway crate is in (where `web/` lives).
+pub fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the gateway crate is inside the repository")
+        .to_path_buf()
+}
+
+/// Runs `node <script> <args>` from the repository with `env` added, its output captured
+/// and killed if it outlives `limit`; prints the output and fails the test unless the
+/// script exits 0. `context` goes into the failure messages (e.g. where screenshots are).
+pub async fn run_node(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+    context: &str,
+) {
+    let child = tokio::process::Command::new("node")
+        .arg(repository().join(script))
+        .args(args)
+        .current_dir(repository())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Dropped on timeout, and so killed (a script's Chromium exits with it).
+        .kill_on_drop(true)
+        .spawn()
+        .expect("`node` runs (Node.js on PATH)");
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {limit:?}; {context}"))
+        .expect("the script's output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Shown with `--nocapture`, or with the failure.
+    println!("{stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "{script} failed ({}); {context}\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
 pub fn hs_auth() -> AuthSettings {
     switchboard::testing::hs256_auth(SECRET)
 }
