@@ -24,7 +24,15 @@ pub async fn scope(
     let (caller, token) = match authorization {
         None => (Caller::Anonymous, None),
         Some(value) => {
-            let (caller, token) = verify(state, &value).await?;
+            let (caller, token) = verify(state, &value).await.map_err(|mut refusal| {
+                // In the media type the client accepts, as every GraphQL answer.
+                let media = super::graphql::content_type(headers);
+                refusal.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(media),
+                );
+                refusal
+            })?;
             (caller, Some(token))
         }
     };
@@ -73,7 +81,8 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
     well_formed.then_some(traceparent)
 }
 
-/// 401 with a GraphQL error body and a `WWW-Authenticate` challenge.
+/// 401 with a GraphQL error body and a `WWW-Authenticate` challenge (in
+/// `graphql-response+json`; [`scope`] answers HTTP requests in the type they accept).
 fn unauthorized(message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]

@@ -386,6 +386,11 @@ fn serialised(media: Media, status: StatusCode, body: &impl serde::Serialize) ->
 /// `graphql-response+json`, two wildcards `application/json`. With no `Accept`, or none
 /// accepting either type, the answer is `application/json` (the header is disregarded, as
 /// the specification allows).
+/// The `Content-Type` of a GraphQL answer to a request with these headers.
+pub fn content_type(headers: &HeaderMap) -> &'static str {
+    media_type(headers).content_type()
+}
+
 fn media_type(headers: &HeaderMap) -> Media {
     // The (specificity, quality) of the most specific range matching each type.
     let mut graphql: Option<(u8, u16)> = None;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use switchboard::auth::AuthSettings;
 use switchboard::auth::jwks::JwksSource;
 
-use crate::helpers::{Options, TestSystem, spawn_system_with};
+use crate::helpers::{Options, TestSystem, http, spawn_system_with};
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "switchboard";
@@ -226,6 +226,27 @@ async fn every_class_of_bad_token_is_refused_with_401() {
         ["UNAUTHENTICATED"],
         "no token on a protected field"
     );
+    // The 401 comes in the media type the client accepts.
+    for (accept, media) in [
+        ("application/json", "application/json; charset=utf-8"),
+        (
+            "application/graphql-response+json",
+            "application/graphql-response+json; charset=utf-8",
+        ),
+    ] {
+        let body = json!({ "query": QUERY }).to_string();
+        let headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Accept".to_string(), accept.to_string()),
+            ("Authorization".to_string(), "Bearer forged".to_string()),
+        ];
+        let reply = http("POST", &system.url("/graphql"), headers, body.into_bytes()).await;
+        assert_eq!(
+            (reply.status, reply.content_type.as_str()),
+            (401, media),
+            "{accept}"
+        );
+    }
 }
 
 #[tokio::test]
