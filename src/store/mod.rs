@@ -113,6 +113,17 @@ impl Query {
         self.limit = limit;
         self
     }
+
+    /// Pages as a list rpc's `switchboard.v1.PageRequest` asks: after its `after` (empty:
+    /// from the start), at most [`page_size`] of its `limit`; none asks for the first page
+    /// of the default size.
+    #[must_use]
+    pub fn page(self, page: Option<&crate::proto::switchboard::v1::PageRequest>) -> Self {
+        let (after, limit) = page.map_or((None, 0), |p| {
+            (Some(p.after.clone()).filter(|a| !a.is_empty()), p.limit)
+        });
+        self.after(after).limit(page_size(limit))
+    }
 }
 
 /// One page of query results.
@@ -123,6 +134,16 @@ pub struct Page<R = Record> {
     /// The cursor for the next page: the last id here, present only when more records
     /// match, so a caller loops until it is `None`.
     pub next: Option<String>,
+}
+
+impl<R> Page<R> {
+    /// The `switchboard.v1.PageInfo` a list rpc replies with: where the next page starts,
+    /// empty on the last page.
+    pub fn info(&self) -> crate::proto::switchboard::v1::PageInfo {
+        crate::proto::switchboard::v1::PageInfo {
+            next: self.next.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// An event to publish once the transaction that wrote it has committed.
@@ -615,4 +636,32 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         }
     }
     open_for("", url).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::switchboard::v1::PageRequest;
+
+    #[test]
+    fn a_page_request_becomes_a_cursor_and_a_bounded_limit() {
+        let asked = |page: Option<&PageRequest>| {
+            let query = Query::all("c").page(page);
+            (query.after, query.limit)
+        };
+        let page = |limit, after: &str| PageRequest {
+            limit,
+            after: after.into(),
+        };
+
+        assert_eq!(asked(None), (None, DEFAULT_PAGE_SIZE));
+        assert_eq!(asked(Some(&page(0, ""))), (None, DEFAULT_PAGE_SIZE));
+        assert_eq!(asked(Some(&page(10, "id-9"))), (Some("id-9".into()), 10));
+        assert_eq!(asked(Some(&page(u32::MAX, ""))), (None, MAX_PAGE_SIZE));
+        let last = Page::<Record> {
+            records: Vec::new(),
+            next: None,
+        };
+        assert_eq!(last.info().next, "");
+    }
 }

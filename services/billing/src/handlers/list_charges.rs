@@ -2,8 +2,7 @@
 //! administrators and services.
 
 use switchboard::proto::billing::v1::{ListChargesReply, ListChargesRequest};
-use switchboard::proto::switchboard::v1::PageInfo;
-use switchboard::store::{self, Collection};
+use switchboard::store::Collection;
 use switchboard::{Context, ServiceError};
 
 use super::require_service_or_admin;
@@ -15,20 +14,11 @@ pub(super) async fn handle(
     request: ListChargesRequest,
 ) -> Result<ListChargesReply, ServiceError> {
     require_service_or_admin(&ctx)?;
-    let page = request.page.unwrap_or_default();
-    let after = Some(page.after).filter(|a| !a.is_empty());
     let found = charges
-        .find(
-            charges
-                .query()
-                .after(after)
-                .limit(store::page_size(page.limit)),
-        )
+        .find(charges.query().page(request.page.as_ref()))
         .await?;
     Ok(ListChargesReply {
         charges: found.records.iter().map(ChargeRecord::to_wire).collect(),
-        page: Some(PageInfo {
-            next: found.next.unwrap_or_default(),
-        }),
+        page: Some(found.info()),
     })
 }

@@ -2,9 +2,7 @@
 
 use switchboard::auth::ADMIN_ROLE;
 use switchboard::proto::bookings::v1::{ListBookingsReply, ListBookingsRequest};
-use switchboard::proto::switchboard::v1::PageInfo;
 use switchboard::saga::SagaRunner;
-use switchboard::store;
 use switchboard::{Context, ServiceError};
 
 use crate::record::to_wire;
@@ -16,16 +14,9 @@ pub(super) async fn handle(
     request: ListBookingsRequest,
 ) -> Result<ListBookingsReply, ServiceError> {
     ctx.require_role(ADMIN_ROLE)?;
-    let page = request.page.unwrap_or_default();
-    let after = Some(page.after).filter(|a| !a.is_empty());
     let records = runner.records();
     let found = records
-        .find(
-            records
-                .query()
-                .after(after)
-                .limit(store::page_size(page.limit)),
-        )
+        .find(records.query().page(request.page.as_ref()))
         .await?;
     Ok(ListBookingsReply {
         bookings: found
@@ -33,8 +24,6 @@ pub(super) async fn handle(
             .iter()
             .map(|booking| to_wire(&booking.id, &booking.value))
             .collect(),
-        page: Some(PageInfo {
-            next: found.next.unwrap_or_default(),
-        }),
+        page: Some(found.info()),
     })
 }

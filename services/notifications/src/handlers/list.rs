@@ -3,8 +3,7 @@
 
 use switchboard::auth::ADMIN_ROLE;
 use switchboard::proto::notifications::v1::{ListNotificationsReply, ListNotificationsRequest};
-use switchboard::proto::switchboard::v1::PageInfo;
-use switchboard::store::{self, Collection};
+use switchboard::store::Collection;
 use switchboard::{Context, ServiceError};
 
 use crate::record::NotificationRecord;
@@ -15,12 +14,7 @@ pub(super) async fn handle(
     request: ListNotificationsRequest,
 ) -> Result<ListNotificationsReply, ServiceError> {
     ctx.require_role(ADMIN_ROLE)?;
-    let page = request.page.unwrap_or_default();
-    let after = Some(page.after).filter(|a| !a.is_empty());
-    let mut query = notifications
-        .query()
-        .after(after)
-        .limit(store::page_size(page.limit));
+    let mut query = notifications.query().page(request.page.as_ref());
     let booking_id = request.booking_id.trim();
     if !booking_id.is_empty() {
         query = query.where_eq("booking_id", booking_id);
@@ -32,8 +26,6 @@ pub(super) async fn handle(
             .iter()
             .map(NotificationRecord::to_wire)
             .collect(),
-        page: Some(PageInfo {
-            next: found.next.unwrap_or_default(),
-        }),
+        page: Some(found.info()),
     })
 }

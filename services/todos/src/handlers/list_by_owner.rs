@@ -1,8 +1,7 @@
 //! `Todos.ListByOwner`: one owner's todos ordered by id, one page at a time.
 
-use switchboard::proto::switchboard::v1::PageInfo;
 use switchboard::proto::todos::v1::{ListTodosByOwnerReply, ListTodosByOwnerRequest};
-use switchboard::store::{self, Collection};
+use switchboard::store::Collection;
 use switchboard::{Context, ServiceError};
 
 use super::require;
@@ -15,21 +14,13 @@ pub(super) async fn handle(
 ) -> Result<ListTodosByOwnerReply, ServiceError> {
     require("owner_id", &request.owner_id)?;
     ctx.require_owner(&request.owner_id)?;
-    let page = request.page.unwrap_or_default();
-    let after = Some(page.after).filter(|a| !a.is_empty());
-    let found = todos
-        .find(
-            todos
-                .query()
-                .where_eq("owner_id", request.owner_id)
-                .after(after)
-                .limit(store::page_size(page.limit)),
-        )
-        .await?;
+    let query = todos
+        .query()
+        .where_eq("owner_id", request.owner_id)
+        .page(request.page.as_ref());
+    let found = todos.find(query).await?;
     Ok(ListTodosByOwnerReply {
         todos: found.records.iter().map(TodoRecord::to_wire).collect(),
-        page: Some(PageInfo {
-            next: found.next.unwrap_or_default(),
-        }),
+        page: Some(found.info()),
     })
 }
