@@ -2,7 +2,7 @@
 // and development tokens (GATEWAY_DEV_TOKENS=true) and the client built with
 // `npm --prefix web run build:dev`:
 //
-//   GATEWAY_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=/tmp/shots node web/e2e/app.mjs
+//   GATEWAY_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=target/shots node web/e2e/app.mjs
 //
 // A fresh user signs in twice (two browsers): a todo added in one appears live in the
 // other, is completed there, and shows completed live in the first; todos deleted in one

@@ -2,7 +2,7 @@
 // every charge (BILLING_DECLINE_RATE=1, or SetFaults), with development tokens on and the
 // client built with `npm --prefix web run build:dev`:
 //
-//   GATEWAY_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=/tmp/shots node web/e2e/declined.mjs
+//   GATEWAY_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=target/shots node web/e2e/declined.mjs
 //
 // An administrator creates a show and books a seat: the booking ends CANCELLED with a
 // "payment declined" reason and a "Card declined" badge, unlike a sold-out one.

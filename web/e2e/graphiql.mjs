@@ -1,7 +1,7 @@
 // GraphiQL in a real browser, against a running gateway with the booking services:
 //
 //   GATEWAY_URL=http://127.0.0.1:8080 E2E_TOKEN=<an administrator's token> \
-//     SCREENSHOT_DIR=/tmp/shots node web/e2e/graphiql.mjs
+//     SCREENSHOT_DIR=target/shots node web/e2e/graphiql.mjs
 //
 // Opens /graphql as a browser does, runs a query that needs a token without one
 // (UNAUTHENTICATED) and with E2E_TOKEN in the headers editor (the show this script created

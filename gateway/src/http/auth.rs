@@ -24,15 +24,9 @@ pub async fn scope(
     let (caller, token) = match authorization {
         None => (Caller::Anonymous, None),
         Some(value) => {
-            let (caller, token) = verify(state, &value).await.map_err(|mut refusal| {
-                // In the media type the client accepts, as every GraphQL answer.
-                let media = super::graphql::content_type(headers);
-                refusal.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static(media),
-                );
-                refusal
-            })?;
+            let (caller, token) = verify(state, &value)
+                .await
+                .map_err(|error| unauthorized(&error, headers))?;
             (caller, Some(token))
         }
     };
@@ -41,7 +35,10 @@ pub async fn scope(
 
 /// Verifies an `Authorization` value (from a header or a WebSocket init payload) and
 /// returns the caller with the token to forward.
-pub async fn verify(state: &AppState, authorization: &str) -> Result<(Caller, String), Response> {
+pub async fn verify(
+    state: &AppState,
+    authorization: &str,
+) -> Result<(Caller, String), auth::AuthError> {
     match auth::authenticate(Some(authorization), state.verifier.as_deref()).await {
         Ok(caller) => {
             let token = auth::bearer_token(authorization).unwrap_or_default();
@@ -49,7 +46,7 @@ pub async fn verify(state: &AppState, authorization: &str) -> Result<(Caller, St
         }
         Err(error) => {
             tracing::info!(%error, "token refused");
-            Err(unauthorized(&error.to_string()))
+            Err(error)
         }
     }
 }
@@ -81,16 +78,16 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
     well_formed.then_some(traceparent)
 }
 
-/// 401 with a GraphQL error body and a `WWW-Authenticate` challenge (in
-/// `graphql-response+json`; [`scope`] answers HTTP requests in the type they accept).
-fn unauthorized(message: &str) -> Response {
+/// 401 with a GraphQL error body, in the media type the request accepts, and a
+/// `WWW-Authenticate` challenge.
+fn unauthorized(error: &auth::AuthError, headers: &HeaderMap) -> Response {
     let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]
+        "errors": [{ "message": error.to_string(), "extensions": { "code": "UNAUTHENTICATED" } }]
     });
     (
         StatusCode::UNAUTHORIZED,
         [
-            (header::CONTENT_TYPE, "application/graphql-response+json"),
+            (header::CONTENT_TYPE, super::graphql::content_type(headers)),
             (header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""),
         ],
         body.to_string(),

@@ -315,14 +315,15 @@ fn resolve_reply(
 
 /// A paged list's reply as a connection: each item with its id as cursor, and whether the
 /// reply's `PageInfo` says more follow.
-fn connection(paging: &Paging, reply: DynamicMessage) -> Connection {
+fn connection(paging: &Paging, mut reply: DynamicMessage) -> Connection {
     let has_next_page = reply
         .get_field(&paging.info)
         .as_message()
         .and_then(|info| info.get_field_by_name("next"))
         .is_some_and(|next| next.as_str().is_some_and(|s| !s.is_empty()));
-    let edges = match reply.get_field(&paging.items).into_owned() {
-        Value::List(items) => items
+    // Taken, not copied: the reply is dropped after this.
+    let edges = match reply.take_field(&paging.items) {
+        Some(Value::List(items)) => items
             .into_iter()
             .filter_map(|item| match item {
                 Value::Message(node) => Some(node),
