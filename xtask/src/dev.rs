@@ -7,9 +7,10 @@
 //! answers `$SRV.PING.<name>`, starts the gateway serving the web client
 //! (`GATEWAY_WEB_DIR`) and development sign-in (`GATEWAY_DEV_TOKENS=true`), and prints a
 //! banner. On Ctrl-C or SIGTERM, or when any child dies, it stops the services (SIGTERM,
-//! then SIGKILL after a grace period), then nats-server. Children run in their own process groups so that a terminal
-//! Ctrl-C reaches only xtask, which then stops them in order; [`Children`] stops whatever is
-//! still running when it is dropped, so an error midway leaves no orphans.
+//! then SIGKILL after a grace period), then nats-server. Children run in their own process
+//! groups so that a terminal Ctrl-C reaches only xtask, which then stops them in order;
+//! [`Children`] stops whatever is still running when it is dropped, so an error midway
+//! leaves no orphans.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -317,8 +318,7 @@ async fn wait_until_ready(
 }
 
 fn print_banner(system: &System, url: &str, gateway: &str) -> Result<()> {
-    let graphql = format!("{gateway}/graphql");
-    let graphql = graphql.as_str();
+    let graphql = &format!("{gateway}/graphql");
     let token = token::sign(
         &system.auth,
         "dev-admin",
